@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""CDK entry point: the pipeline stack (tooling account) holding the consumer and producer stages, plus
+an optional sandbox stage. cdk-nag's AwsSolutions checks run over all of it."""
+
+from __future__ import annotations
+
+import sys
+
+from aws_cdk import App, Environment
+
+from pipeline.sandbox import SandboxStage
+from pipeline.stack import PipelineStack
+from shared import config, nag
+
+
+def build(app: App) -> App:
+    context = app.node.get_all_context()
+    cfg = config.load(context)
+    PipelineStack(
+        app,
+        "Pipeline",
+        cfg=cfg,
+        env=Environment(account=cfg.tooling.account, region=cfg.tooling.region),
+        description="Self-mutating pipeline for the cross-account DynamoDB data lake",
+    )
+    sandbox_account = context.get(config.SANDBOX_ACCOUNT_KEY)
+    if sandbox_account:
+        SandboxStage(app, "Sandbox", cfg=cfg.for_sandbox(str(sandbox_account), context.get(config.SANDBOX_REGION_KEY)))
+    nag.register(app)
+    return app
+
+
+def main() -> None:
+    app = App()
+    try:
+        build(app)
+    except config.ConfigError as error:
+        # A config mistake is the user's to fix: say which keys, not a traceback from inside CDK.
+        print(error, file=sys.stderr)
+        sys.exit(2)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

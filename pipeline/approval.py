@@ -1,0 +1,67 @@
+"""The platform team's gate between the consumer and the producer deployment."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack, pipelines
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from shared.config import AppConfig
+
+APPROVAL_STEP = "PlatformApproval"
+
+
+class PlatformApproval(Construct):
+    """A manual approval that notifies the platform team, and the managed policy that lets them answer it."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, cfg: AppConfig, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            display_name=f"{cfg.prefix}: approve producer deployment",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        for email in cfg.notifications.approval_emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        repo_url = f"https://github.com/{cfg.source.repository}/commits/{cfg.source.branch}"
+        self.step = pipelines.ManualApprovalStep(
+            APPROVAL_STEP,
+            comment=(
+                f"The data lake in account {cfg.consumer.account} is deployed. Approve to deploy change capture "
+                f"into producer account {cfg.producer.account}: review the commits and the cdk-nag report "
+                "(CodeBuild > Report groups) first."
+            ),
+            review_url=repo_url,
+            notification_topic=self.topic,
+        )
+
+    def approver_policy(self, pipeline_name: str, stage_name: str) -> iam.ManagedPolicy:
+        """Allows answering exactly this approval action, and viewing the pipeline to find it."""
+        stack = Stack.of(self)
+        pipeline_arn = stack.format_arn(service="codepipeline", resource=pipeline_name)
+        return iam.ManagedPolicy(
+            self,
+            "ApproverPolicy",
+            description=f"Attach to the platform team: approve or reject {pipeline_name} / {stage_name}",
+            statements=[
+                iam.PolicyStatement(
+                    sid="AnswerThisApprovalOnly",
+                    actions=["codepipeline:PutApprovalResult"],
+                    resources=[f"{pipeline_arn}/{stage_name}/{APPROVAL_STEP}"],
+                ),
+                iam.PolicyStatement(
+                    sid="SeeThePipeline",
+                    actions=[
+                        "codepipeline:GetPipeline",
+                        "codepipeline:GetPipelineState",
+                        "codepipeline:GetPipelineExecution",
+                    ],
+                    resources=[pipeline_arn],
+                ),
+            ],
+        )

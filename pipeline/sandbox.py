@@ -1,0 +1,25 @@
+"""Both halves in one developer account, deployed directly (no pipeline) to try a change before pushing.
+
+npx cdk deploy 'Sandbox/*' -c sandbox_account=123456789012 [-c sandbox_region=eu-west-1]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Environment, Stage
+from constructs import Construct
+
+from consumer.stack import DataLakeStack
+from producer.stack import ProducerStack
+from shared.config import AppConfig
+
+
+class SandboxStage(Stage):
+    def __init__(self, scope: Construct, construct_id: str, *, cfg: AppConfig, **kwargs: Any) -> None:
+        env = Environment(account=cfg.producer.account, region=cfg.producer.region)
+        super().__init__(scope, construct_id, env=env, **kwargs)
+        data_lake = DataLakeStack(self, "DataLake", cfg=cfg)
+        producer = ProducerStack(self, "ChangeCapture", cfg=cfg)
+        # No construct references (the names come from shared.naming), only the order: bucket and key first.
+        producer.add_dependency(data_lake)

@@ -1,0 +1,154 @@
+"""Tooling account: the self-mutating pipeline that ships the consumer, then (approved) the producer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack, pipelines
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from consumer.stage import ConsumerStage
+from pipeline.approval import PlatformApproval
+from pipeline.nag_acks import PipelineIds, acknowledge_generated_wildcards
+from pipeline.reports import ReportGroups
+from pipeline.toolchain import cdk_cli_version
+from producer.stage import ProducerStage
+from shared.access_logs import AccessLogBucket
+from shared.config import AppConfig
+
+CONSUMER_STAGE = "Consumer"
+PRODUCER_STAGE = "Producer"
+# Exactly what the README tells a developer to run: no second recipe to drift.
+SYNTH_COMMANDS = ["make test", "make synth"]
+# What makes Python CDK synth slow on a cold machine: pip wheels, the pinned Node/CLI, jsii's package cache.
+CACHE_PATHS = ["/root/.cache/pip/**/*", "/root/.cache/aws/jsii/**/*", "/root/.npm/**/*"]
+
+
+def nag_gate(stage: str, source: pipelines.IFileSetProducer, synth: pipelines.IFileSetProducer) -> pipelines.ShellStep:
+    """Fails the stage before it deploys if its assembly carries any unacknowledged cdk-nag finding."""
+    return pipelines.ShellStep(
+        f"CdkNagGate{stage}",
+        input=source,
+        additional_inputs={"cdk.out": synth},
+        # Standard library only: runs on the bare build image without installing the project.
+        commands=[f"python3 -m pipeline.nag_report gate --assembly cdk.out --stage {stage}"],
+    )
+
+
+class PipelineStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, cfg: AppConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.pipeline_name = f"{cfg.prefix}-datalake"
+        source = pipelines.CodePipelineSource.connection(
+            cfg.source.repository,
+            cfg.source.branch,
+            connection_arn=cfg.source.connection_arn,
+            trigger_on_push=True,
+        )
+        self.reports = ReportGroups(self, "Reports", cfg=cfg)
+        synth = pipelines.CodeBuildStep(
+            "Synth",
+            input=source,
+            commands=SYNTH_COMMANDS,
+            primary_output_directory="cdk.out",
+            build_environment=codebuild.BuildEnvironment(
+                build_image=codebuild.LinuxBuildImage.STANDARD_7_0, compute_type=codebuild.ComputeType.MEDIUM
+            ),
+            cache=codebuild.Cache.local(codebuild.LocalCacheMode.CUSTOM),
+            partial_build_spec=codebuild.BuildSpec.from_object(
+                {"reports": self.reports.build_spec_reports(), "cache": {"paths": CACHE_PATHS}}
+            ),
+            timeout=Duration.minutes(30),
+        )
+        self.pipeline = pipelines.CodePipeline(
+            self,
+            "Pipeline",
+            pipeline_name=self.pipeline_name,
+            pipeline_type=codepipeline.PipelineType.V2,
+            synth=synth,
+            self_mutation=True,
+            cross_account_keys=True,
+            enable_key_rotation=True,
+            cli_version=cdk_cli_version(),
+            publish_assets_in_parallel=False,
+            docker_enabled_for_synth=False,
+        )
+
+        notification_key = kms.Key(
+            self,
+            "NotificationKey",
+            description=f"Encrypts the {cfg.prefix} pipeline approval topic",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # CodePipeline (through CodeStar Notifications/SNS) publishes the approval request to the topic.
+        notification_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCodePipelineToPublishToEncryptedTopic",
+                principals=[iam.ServicePrincipal("codepipeline.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
+        self.approval = PlatformApproval(self, "Approval", cfg=cfg, key=notification_key)
+
+        consumer = ConsumerStage(self, CONSUMER_STAGE, cfg=cfg)
+        self.pipeline.add_stage(consumer, pre=[nag_gate(CONSUMER_STAGE, source, synth)])
+
+        producer = ProducerStage(self, PRODUCER_STAGE, cfg=cfg)
+        producer_gate = nag_gate(PRODUCER_STAGE, source, synth)
+        # Gate first: nobody should be asked to approve what cannot deploy anyway.
+        self.approval.step.add_step_dependency(producer_gate)
+        self.pipeline.add_stage(producer, pre=[producer_gate, self.approval.step])
+        self.approver_policy = self.approval.approver_policy(self.pipeline_name, PRODUCER_STAGE)
+
+        # Materialize the generated CodePipeline now so its roles can be inspected and report permissions
+        # attached to the synth project.
+        self.pipeline.build_pipeline()
+        self.reports.tests.grant_write(self.pipeline.synth_project)
+        self.reports.nag.grant_write(self.pipeline.synth_project)
+        artifacts = self.pipeline.pipeline.artifact_bucket
+        self._log_artifact_access(cfg, artifacts)
+        self.acknowledged = acknowledge_generated_wildcards(
+            self.pipeline,
+            PipelineIds(
+                artifact_bucket=self.get_logical_id(artifacts.node.default_child),
+                keys=(
+                    self.get_logical_id(artifacts.encryption_key.node.default_child),
+                    self.get_logical_id(notification_key.node.default_child),
+                ),
+            ),
+        )
+
+    def _log_artifact_access(self, cfg: AppConfig, artifacts: s3.IBucket) -> None:
+        """Server access logs for the generated artifact bucket (CDK Pipelines offers no option for it)."""
+        logs = AccessLogBucket(
+            self,
+            "ArtifactAccessLogs",
+            bucket_name=None,
+            expiration_days=cfg.data_lake.access_log_expiration_days,
+        ).bucket
+        prefix = "artifacts/"
+        cfn_bucket = artifacts.node.default_child
+        assert isinstance(cfn_bucket, s3.CfnBucket)
+        cfn_bucket.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
+            destination_bucket_name=logs.bucket_name, log_file_prefix=prefix
+        )
+        logs.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="S3ServerAccessLogsFromArtifactBucket",
+                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+                actions=["s3:PutObject"],
+                resources=[logs.arn_for_objects(f"{prefix}*")],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": artifacts.bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                },
+            )
+        )

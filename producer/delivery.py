@@ -1,0 +1,204 @@
+"""Amazon Data Firehose from the change stream, through the transform Lambda, into account B's data lake.
+
+The delivery role is written here by hand instead of letting the Firehose L2 grant: the L2 grants
+read/write/delete on the whole bucket, no s3:PutObjectAcl, and cannot express a key in another account.
+The L2 is handed an immutable view of the role so its own grants are dropped.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Size, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from shared import naming
+from shared.config import AppConfig
+from shared.nag import acknowledge
+
+# The transform sees at most 1 MiB or 60 s of records per call: well inside Lambda's 6 MB payload.
+PROCESSOR_BUFFER_INTERVAL = Duration.seconds(60)
+PROCESSOR_BUFFER_SIZE = Size.mebibytes(1)
+PROCESSOR_RETRIES = 3
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+_COMPRESSION = {
+    "GZIP": firehose.Compression.GZIP,
+    "HADOOP_SNAPPY": firehose.Compression.HADOOP_SNAPPY,
+    "UNCOMPRESSED": firehose.Compression.UNCOMPRESSED,
+}
+BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads")
+OBJECT_ACTIONS = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject", "s3:PutObjectAcl")
+STREAM_READ_ACTIONS = (
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:GetShardIterator",
+    "kinesis:GetRecords",
+    "kinesis:ListShards",
+)
+
+
+class Delivery(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cfg: AppConfig,
+        stream: kinesis.IStream,
+        stream_key: kms.IKey,
+        log_key: kms.IKey,
+        function: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        bucket_arn = naming.data_lake_bucket_arn(cfg)
+        bucket = s3.Bucket.from_bucket_attributes(
+            self,
+            "DataLakeBucket",
+            bucket_arn=bucket_arn,
+            account=cfg.consumer.account,
+            region=cfg.consumer.region,
+        )
+        # Firehose accepts an alias ARN; B's key ARN is unknown when A synthesizes.
+        data_lake_key = kms.Key.from_key_arn(self, "DataLakeKey", naming.data_lake_key_alias_arn(cfg))
+
+        self.log_group = logs.LogGroup(
+            self, "Logs", encryption_key=log_key, retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN
+        )
+
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=naming.delivery_role_name(cfg),
+            description="Firehose delivery from the change stream into the cross-account data lake",
+            # The external id stops another account's Firehose from assuming this role (confused deputy).
+            assumed_by=iam.ServicePrincipal(
+                "firehose.amazonaws.com", conditions={"StringEquals": {"sts:ExternalId": stack.account}}
+            ),
+        )
+        self._grant(cfg, stream, stream_key, function, bucket_arn)
+
+        logging = firehose.EnableLogging(self.log_group)
+        role = self.role.without_policy_updates()
+        destination = firehose.S3Bucket(
+            bucket,
+            role=role,
+            encryption_key=data_lake_key,
+            buffering_interval=Duration.seconds(cfg.delivery.buffer_interval_seconds),
+            buffering_size=Size.mebibytes(cfg.delivery.buffer_size_mib),
+            compression=_COMPRESSION[cfg.delivery.compression],
+            data_output_prefix=naming.data_prefix(cfg),
+            error_output_prefix=naming.error_prefix(cfg),
+            logging_config=logging,
+            processors=[
+                firehose.LambdaFunctionProcessor(
+                    function,
+                    buffer_interval=PROCESSOR_BUFFER_INTERVAL,
+                    buffer_size=PROCESSOR_BUFFER_SIZE,
+                    retries=PROCESSOR_RETRIES,
+                )
+            ],
+            # The untransformed records, so any day can be replayed through a fixed transform.
+            s3_backup=firehose.DestinationS3BackupProps(
+                mode=firehose.BackupMode.ALL,
+                bucket=bucket,
+                data_output_prefix=naming.raw_backup_prefix(cfg),
+                error_output_prefix=naming.error_prefix(cfg),
+                encryption_key=data_lake_key,
+                compression=firehose.Compression.GZIP,
+                buffering_interval=Duration.seconds(cfg.delivery.buffer_interval_seconds),
+                buffering_size=Size.mebibytes(cfg.delivery.buffer_size_mib),
+                logging_config=logging,
+            ),
+        )
+        self.delivery_stream = firehose.DeliveryStream(
+            self,
+            "DeliveryStream",
+            delivery_stream_name=naming.delivery_stream_name(cfg),
+            source=firehose.KinesisStreamSource(stream),
+            destination=destination,
+            role=role,
+        )
+        # Firehose checks its permissions when the stream is created: the policy must exist first.
+        self.delivery_stream.node.add_dependency(self.role)
+        acknowledge(
+            self.delivery_stream,
+            "AwsSolutions-KDF1",
+            "Firehose does not allow server-side encryption of a delivery stream whose source is a Kinesis "
+            "stream; the source stream is encrypted with the producer CMK and every object is written with "
+            "the data lake's CMK, so records are encrypted at rest end to end.",
+        )
+
+    def _grant(
+        self,
+        cfg: AppConfig,
+        stream: kinesis.IStream,
+        stream_key: kms.IKey,
+        function: lambda_.IFunction,
+        bucket_arn: str,
+    ) -> None:
+        stack = Stack.of(self)
+        c = cfg.consumer
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadChangeStream", actions=list(STREAM_READ_ACTIONS), resources=[stream.stream_arn]
+            ),
+            iam.PolicyStatement(
+                sid="DecryptChangeStream",
+                actions=["kms:Decrypt"],
+                resources=[stream_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"kinesis.{stack.region}.amazonaws.com"}},
+            ),
+            iam.PolicyStatement(
+                sid="InvokeTransform",
+                actions=["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"],
+                resources=[function.function_arn],
+            ),
+            iam.PolicyStatement(sid="DataLakeBucket", actions=list(BUCKET_ACTIONS), resources=[bucket_arn]),
+            iam.PolicyStatement(
+                sid="DataLakeObjectsOfThisTable",
+                actions=list(OBJECT_ACTIONS),
+                resources=[f"{bucket_arn}/{prefix}*" for prefix in naming.delivery_prefixes(cfg)],
+            ),
+            # B's key ARN is unknown at synth time: any key of B's account, but only the one carrying the
+            # data-lake alias, only through S3.
+            iam.PolicyStatement(
+                sid="DataLakeKeyViaS3",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[f"arn:{c.partition}:kms:{c.region}:{c.account}:key/*"],
+                conditions={
+                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": naming.data_lake_key_alias(cfg)},
+                    "StringEquals": {
+                        "kms:ViaService": f"s3.{c.region}.amazonaws.com",
+                        "kms:EncryptionContext:aws:s3:arn": bucket_arn,
+                    },
+                },
+            ),
+            iam.PolicyStatement(
+                sid="WriteDeliveryErrorLogs",
+                actions=["logs:PutLogEvents"],
+                resources=[f"{self.log_group.log_group_arn}"],
+            ),
+        ]
+        for statement in statements:
+            self.role.add_to_policy(statement)
+
+        acknowledge(
+            self.role,
+            f"AwsSolutions-IAM5[Resource::arn:{c.partition}:kms:{c.region}:{c.account}:key/*]",
+            "The data-lake key lives in the consumer account and its key ID is not known when the producer "
+            "synthesizes; the statement is limited to keys carrying the data-lake alias (kms:ResourceAliases), "
+            "used through S3 (kms:ViaService) for the data-lake bucket only (encryption context).",
+        )
+        for prefix in naming.delivery_prefixes(cfg):
+            acknowledge(
+                self.role,
+                f"AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}*]",
+                f"Firehose writes time-partitioned object keys under '{prefix}' whose names it generates at "
+                "delivery time; the grant is limited to this table's prefix of the data-lake bucket.",
+            )

@@ -1,0 +1,56 @@
+"""The producer account's customer-managed key: table, stream, log groups and alarm topic."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from shared.config import AppConfig
+
+
+class ProducerKey(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, cfg: AppConfig) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"Encrypts the {cfg.prefix} change table, stream, logs and alarm topic",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # CloudWatch Logs encrypts the flow-log, Lambda and Firehose log groups with this key; the context
+        # condition keeps it to log groups of this account and region.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsForThisAccountsLogGroups",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"
+                        )
+                    }
+                },
+            )
+        )
+        # Alarms publish to the KMS-encrypted SNS topic as CloudWatch, which needs a data key.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublishToEncryptedTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )

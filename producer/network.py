@@ -1,0 +1,53 @@
+"""An isolated VPC for the transform Lambda: no internet gateway, no NAT, no endpoints.
+
+The function calls no AWS API: Firehose invokes it through the Lambda service and the Lambda service
+ships its logs, so nothing inside the VPC needs a route anywhere.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from shared.config import AppConfig
+
+FLOW_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
+
+
+class IsolatedNetwork(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, cfg: AppConfig, key: kms.IKey) -> None:
+        super().__init__(scope, construct_id)
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(cfg.network.vpc_cidr),
+            # Explicit zones: no context lookup, so synth works offline and is reproducible.
+            availability_zones=list(cfg.network.availability_zones),
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+            ],
+            restrict_default_security_group=True,
+        )
+        flow_logs = logs.LogGroup(
+            self,
+            "FlowLogs",
+            encryption_key=key,
+            retention=FLOW_LOG_RETENTION,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+        self.function_security_group = ec2.SecurityGroup(
+            self,
+            "TransformFunction",
+            vpc=self.vpc,
+            description="Transform Lambda: no ingress, no egress (Firehose invokes it via the Lambda service)",
+            allow_all_outbound=False,
+        )

@@ -1,0 +1,98 @@
+"""The transform Lambda that Firehose calls: DynamoDB change records in, flat JSON lines out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from shared.config import AppConfig
+from shared.nag import acknowledge
+
+# Plain Python, standard library only: the asset is the source folder as it is, no bundling, no Docker.
+LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+HANDLER = "transform.handler.handler"
+METRICS_NAMESPACE = "DdbDataLake/Transform"
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+
+
+class TransformFunction(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cfg: AppConfig,
+        key: kms.IKey,
+        vpc: ec2.IVpc,
+        security_group: ec2.ISecurityGroup,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=key,
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # An own role instead of the AWS managed Lambda policies: logs only to this group.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Transform Lambda: write its own log group, attach to the isolated VPC, send traces",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        # What the managed AWSLambdaVPCAccessExecutionRole grants; EC2 cannot scope these to resources.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:RequestedRegion": stack.region}},
+            )
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Flattens DynamoDB change records into single-level JSON lines for the data lake",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/*.pyc"]),
+            handler=HANDLER,
+            memory_size=cfg.transform.memory_mb,
+            timeout=Duration.seconds(cfg.transform.timeout_seconds),
+            reserved_concurrent_executions=cfg.max_transform_concurrency,
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[security_group],
+            environment={"METRICS_NAMESPACE": METRICS_NAMESPACE},
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "The transform Lambda's role needs the ENI actions Lambda uses to attach to the isolated VPC "
+            "(ec2:CreateNetworkInterface and friends) and X-Ray's PutTraceSegments/PutTelemetryRecords; "
+            "neither service supports resource-level scoping. The ENI statement is limited to this region.",
+        )
