@@ -14,8 +14,11 @@ from shared import config, nag
 
 
 def build(app: App) -> App:
+    """Add every stack and stage to ``app`` from its context; raises ConfigError on a bad configuration."""
     context = app.node.get_all_context()
     cfg = config.load(context)
+    # First, so every stage (CDK Pipelines writes a stage's assembly inside add_stage) is synthesized with it.
+    nag.register(app)
     PipelineStack(
         app,
         "Pipeline",

@@ -19,7 +19,7 @@ class SandboxStage(Stage):
     def __init__(self, scope: Construct, construct_id: str, *, cfg: AppConfig, **kwargs: Any) -> None:
         env = Environment(account=cfg.producer.account, region=cfg.producer.region)
         super().__init__(scope, construct_id, env=env, **kwargs)
-        data_lake = DataLakeStack(self, "DataLake", cfg=cfg)
-        producer = ProducerStack(self, "ChangeCapture", cfg=cfg)
+        self.data_lake = DataLakeStack(self, "DataLake", cfg=cfg)
+        self.producer = ProducerStack(self, "ChangeCapture", cfg=cfg)
         # No construct references (the names come from shared.naming), only the order: bucket and key first.
-        producer.add_dependency(data_lake)
+        self.producer.add_dependency(self.data_lake)

@@ -98,10 +98,10 @@ class PipelineStack(Stack):
         )
         self.approval = PlatformApproval(self, "Approval", cfg=cfg, key=notification_key)
 
-        consumer = ConsumerStage(self, CONSUMER_STAGE, cfg=cfg)
+        self.consumer_stage = consumer = ConsumerStage(self, CONSUMER_STAGE, cfg=cfg)
         self.pipeline.add_stage(consumer, pre=[nag_gate(CONSUMER_STAGE, source, synth)])
 
-        producer = ProducerStage(self, PRODUCER_STAGE, cfg=cfg)
+        self.producer_stage = producer = ProducerStage(self, PRODUCER_STAGE, cfg=cfg)
         producer_gate = nag_gate(PRODUCER_STAGE, source, synth)
         # Gate first: nobody should be asked to approve what cannot deploy anyway.
         self.approval.step.add_step_dependency(producer_gate)
@@ -111,6 +111,7 @@ class PipelineStack(Stack):
         # Materialize the generated CodePipeline now so its roles can be inspected and report permissions
         # attached to the synth project.
         self.pipeline.build_pipeline()
+        self._trigger_on_push(cfg)
         self.reports.tests.grant_write(self.pipeline.synth_project)
         self.reports.nag.grant_write(self.pipeline.synth_project)
         artifacts = self.pipeline.pipeline.artifact_bucket
@@ -123,6 +124,17 @@ class PipelineStack(Stack):
                     self.get_logical_id(artifacts.encryption_key.node.default_child),
                     self.get_logical_id(notification_key.node.default_child),
                 ),
+            ),
+        )
+
+    def _trigger_on_push(self, cfg: AppConfig) -> None:
+        """An explicit V2 trigger: pushes to the configured branch (and only those) start the pipeline."""
+        source_action = self.pipeline.pipeline.stages[0].actions[0]
+        self.pipeline.pipeline.add_trigger(
+            provider_type=codepipeline.ProviderType.CODE_STAR_SOURCE_CONNECTION,
+            git_configuration=codepipeline.GitConfiguration(
+                source_action=source_action,
+                push_filter=[codepipeline.GitPushFilter(branches_includes=[cfg.source.branch])],
             ),
         )
 

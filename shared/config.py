@@ -151,7 +151,7 @@ class AppConfig:
     def for_sandbox(self, account: str, region: str | None = None) -> AppConfig:
         """The same app, both halves in one developer account (same-account mode)."""
         env = Environment(account=account, region=region or self.producer.region)
-        problems = _check_env("sandbox", env)
+        problems = _env_problems("sandbox", env.account, env.region)
         if problems:
             raise ConfigError(problems)
         zones = tuple(env.region + z[len(self.producer.region) :] for z in self.network.availability_zones)
@@ -222,21 +222,21 @@ class _Reader:
         return tuple(value)
 
 
-def _check_env(where: str, env: Environment) -> list[str]:
+def _env_problems(where: str, account: Any, region: Any) -> list[str]:
     problems = []
-    if not _ACCOUNT.match(env.account):
-        problems.append(f"{where}.account = {env.account!r}: must be a 12-digit AWS account ID")
-    if not _REGION.match(env.region):
-        problems.append(f"{where}.region = {env.region!r}: must be an AWS region name such as 'eu-west-1'")
+    # As a JSON number an account ID would lose its leading zeros, so only strings are accepted.
+    if not isinstance(account, str) or not _ACCOUNT.match(account):
+        problems.append(f"{where}.account = {account!r}: must be a 12-digit AWS account ID, as a string")
+    if not isinstance(region, str) or not _REGION.match(region):
+        problems.append(f"{where}.region = {region!r}: must be an AWS region name such as 'eu-west-1'")
     return problems
 
 
 def _environment(reader: _Reader, name: str) -> Environment:
     section = reader.section(name, ("account", "region"))
-    where = f"{CONTEXT_KEY}.{name}"
-    env = Environment(account=str(section.get("account", "")), region=str(section.get("region", "")))
-    reader.problems.extend(_check_env(where, env))
-    return env
+    account, region = section.get("account", ""), section.get("region", "")
+    reader.problems.extend(_env_problems(f"{CONTEXT_KEY}.{name}", account, region))
+    return Environment(account=str(account), region=str(region))
 
 
 def _cidr_ok(value: str) -> bool:
@@ -346,18 +346,21 @@ def from_dict(raw: Mapping[str, Any]) -> AppConfig:
         "10.40.0.0/24",
     )
     zones = n.get("availability_zones", [])
-    zones_ok = (
+    region_ok = bool(_REGION.match(producer.region))
+    zones_ok = not region_ok or (
         isinstance(zones, list)
         and 2 <= len(zones) <= 6
         and len(set(zones)) == len(zones)
         and all(isinstance(z, str) and re.fullmatch(re.escape(producer.region) + r"[a-z]", z) for z in zones)
     )
-    if not zones_ok:
+    if not zones_ok:  # (a bad producer region is reported once, above)
         r.problems.append(
             f"{c}.network.availability_zones = {zones!r}: must list 2 to 6 distinct zones of the producer "
             f"region '{producer.region}', e.g. ['{producer.region}a', '{producer.region}b']"
         )
-    network = NetworkConfig(vpc_cidr=vpc_cidr, availability_zones=tuple(zones) if zones_ok else ())
+    network = NetworkConfig(
+        vpc_cidr=vpc_cidr, availability_zones=tuple(zones) if zones_ok and isinstance(zones, list) else ()
+    )
 
     no = r.section("notifications", ("approval_emails", "alarm_emails"))
     notifications = NotificationConfig(
@@ -412,7 +415,9 @@ def merge_overrides(base: Mapping[str, Any], context: Mapping[str, Any]) -> dict
             if not isinstance(child, dict):
                 child = node[part] = {}
             node = child
-        node[path[-1]] = _parse_override(context[key])
+        value = context[key]
+        # A string leaf stays a string: '-c datalake.producer.account=012345678901' is not a number.
+        node[path[-1]] = value if isinstance(node.get(path[-1]), str) else _parse_override(value)
     return merged
 
 
