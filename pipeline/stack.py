@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack, pipelines
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
@@ -107,6 +107,8 @@ class PipelineStack(Stack):
         self.approval.step.add_step_dependency(producer_gate)
         self.pipeline.add_stage(producer, pre=[producer_gate, self.approval.step])
         self.approver_policy = self.approval.approver_policy(self.pipeline_name, PRODUCER_STAGE)
+        CfnOutput(self, "ApproverPolicyArn", value=self.approver_policy.managed_policy_arn)
+        CfnOutput(self, "ApprovalTopicArn", value=self.approval.topic.topic_arn)
 
         # Materialize the generated CodePipeline now so its roles can be inspected and report permissions
         # attached to the synth project.
