@@ -125,7 +125,7 @@ class Delivery(Construct):
             role=role,
         )
         # Firehose checks its permissions when the stream is created: the policy must exist first.
-        self.delivery_stream.node.add_dependency(self.role)
+        self.delivery_stream.node.add_dependency(self.role.node.find_child("DefaultPolicy"))
         acknowledge(
             self.delivery_stream,
             "AwsSolutions-KDF1",
