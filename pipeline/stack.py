@@ -86,16 +86,7 @@ class PipelineStack(Stack):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        # CodePipeline (through CodeStar Notifications/SNS) publishes the approval request to the topic.
-        notification_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCodePipelineToPublishToEncryptedTopic",
-                principals=[iam.ServicePrincipal("codepipeline.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
-            )
-        )
+        # The approval action's role publishes to the topic; CDK grants it this key through IAM.
         self.approval = PlatformApproval(self, "Approval", cfg=cfg, key=notification_key)
 
         self.consumer_stage = consumer = ConsumerStage(self, CONSUMER_STAGE, cfg=cfg)
