@@ -29,7 +29,6 @@ def build(app: App) -> App:
     sandbox_account = context.get(config.SANDBOX_ACCOUNT_KEY)
     if sandbox_account:
         SandboxStage(app, "Sandbox", cfg=cfg.for_sandbox(str(sandbox_account), context.get(config.SANDBOX_REGION_KEY)))
-    nag.register(app)
     return app
 
 

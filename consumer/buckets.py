@@ -11,18 +11,7 @@ from constructs import Construct
 from shared import naming
 from shared.access_logs import INCOMPLETE_UPLOAD_DAYS
 from shared.config import AppConfig
-
-# Exactly what Firehose's S3 destination uses. PutObjectAcl because Firehose sends
-# x-amz-acl: bucket-owner-full-control (accepted, and ignored, under BucketOwnerEnforced).
-DELIVERY_S3_ACTIONS = (
-    "s3:AbortMultipartUpload",
-    "s3:GetBucketLocation",
-    "s3:GetObject",
-    "s3:ListBucket",
-    "s3:ListBucketMultipartUploads",
-    "s3:PutObject",
-    "s3:PutObjectAcl",
-)
+from shared.permissions import DELIVERY_BUCKET_ACTIONS, DELIVERY_OBJECT_ACTIONS
 
 
 class DataLakeBucket(Construct):
@@ -63,12 +52,24 @@ class DataLakeBucket(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         # Account root + aws:PrincipalArn: the role lives in account A and may not exist yet when B deploys.
+        # Objects only under the producer table's prefixes: even a widened role in A cannot read the rest.
+        producer = [iam.AccountPrincipal(cfg.producer.account)]
+        only_the_delivery_role = {"ArnEquals": {"aws:PrincipalArn": naming.delivery_role_arn(cfg)}}
         self.bucket.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowProducerFirehoseDelivery",
-                principals=[iam.AccountPrincipal(cfg.producer.account)],
-                actions=list(DELIVERY_S3_ACTIONS),
-                resources=[self.bucket.bucket_arn, self.bucket.arn_for_objects("*")],
-                conditions={"ArnEquals": {"aws:PrincipalArn": naming.delivery_role_arn(cfg)}},
+                sid="AllowProducerFirehoseBucketAccess",
+                principals=producer,
+                actions=list(DELIVERY_BUCKET_ACTIONS),
+                resources=[self.bucket.bucket_arn],
+                conditions=only_the_delivery_role,
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowProducerFirehoseObjectWrites",
+                principals=producer,
+                actions=list(DELIVERY_OBJECT_ACTIONS),
+                resources=[self.bucket.arn_for_objects(f"{prefix}*") for prefix in naming.delivery_prefixes(cfg)],
+                conditions=only_the_delivery_role,
             )
         )

@@ -9,10 +9,7 @@ from constructs import Construct
 
 from shared import naming
 from shared.config import AppConfig
-
-# What Firehose's S3 writes need from the key: a data key for PutObject/UploadPart, Decrypt to finish
-# multipart uploads and to read back (Firehose's GetObject on retries).
-DELIVERY_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+from shared.permissions import DELIVERY_KEY_ACTIONS
 
 
 class DataLakeKey(Construct):

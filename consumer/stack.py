@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from consumer.buckets import DataLakeBucket
+from consumer.catalog import DataLakeCatalog, database_name
 from consumer.key import DataLakeKey
 from shared import naming
 from shared.access_logs import AccessLogBucket
@@ -26,7 +27,10 @@ class DataLakeStack(Stack):
         ).bucket
         self.bucket = DataLakeBucket(self, "DataLake", cfg=cfg, key=self.key, access_logs=logs).bucket
 
+        self.catalog = DataLakeCatalog(self, "Catalog", cfg=cfg)
+
         CfnOutput(self, "DataLakeBucketName", value=self.bucket.bucket_name)
         CfnOutput(self, "DataLakeBucketArn", value=self.bucket.bucket_arn)
         CfnOutput(self, "DataLakeKeyArn", value=self.key.key_arn)
         CfnOutput(self, "DataLakeKeyAlias", value=naming.data_lake_key_alias(cfg))
+        CfnOutput(self, "AthenaTable", value=f"{database_name(cfg)}.{cfg.table.name}")

@@ -40,8 +40,9 @@ class PlatformApproval(Construct):
             notification_topic=self.topic,
         )
 
-    def approver_policy(self, pipeline_name: str, stage_name: str) -> iam.ManagedPolicy:
-        """Allows answering exactly this approval action, and viewing the pipeline to find it."""
+    def approver_policy(self, pipeline_name: str, stage_name: str, report_groups: list[str]) -> iam.ManagedPolicy:
+        """Allows answering exactly this approval action, viewing the pipeline, and reading the test and cdk-nag
+        reports the approval asks the approver to review."""
         stack = Stack.of(self)
         pipeline_arn = stack.format_arn(service="codepipeline", resource=pipeline_name)
         return iam.ManagedPolicy(
@@ -62,6 +63,16 @@ class PlatformApproval(Construct):
                         "codepipeline:GetPipelineExecution",
                     ],
                     resources=[pipeline_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadTheReportsToReview",
+                    actions=[
+                        "codebuild:BatchGetReportGroups",
+                        "codebuild:BatchGetReports",
+                        "codebuild:DescribeTestCases",
+                        "codebuild:ListReportsForReportGroup",
+                    ],
+                    resources=report_groups,
                 ),
             ],
         )

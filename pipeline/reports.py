@@ -35,6 +35,10 @@ class ReportGroups(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
 
+    @property
+    def arns(self) -> list[str]:
+        return [self._arn_base + name for name in self.names.values()]
+
     def build_spec_reports(self) -> dict[str, dict[str, object]]:
         """The buildspec `reports` section. Keyed by ARN so CodeBuild uses these groups instead of creating
         its own (which would need codebuild:CreateReportGroup). The ARNs are spelled out from config because

@@ -97,7 +97,7 @@ class PipelineStack(Stack):
         # Gate first: nobody should be asked to approve what cannot deploy anyway.
         self.approval.step.add_step_dependency(producer_gate)
         self.pipeline.add_stage(producer, pre=[producer_gate, self.approval.step])
-        self.approver_policy = self.approval.approver_policy(self.pipeline_name, PRODUCER_STAGE)
+        self.approver_policy = self.approval.approver_policy(self.pipeline_name, PRODUCER_STAGE, self.reports.arns)
         CfnOutput(self, "ApproverPolicyArn", value=self.approver_policy.managed_policy_arn)
         CfnOutput(self, "ApprovalTopicArn", value=self.approval.topic.topic_arn)
 

@@ -20,6 +20,7 @@ from constructs import Construct
 from shared import naming
 from shared.config import AppConfig
 from shared.nag import acknowledge
+from shared.permissions import DELIVERY_BUCKET_ACTIONS, DELIVERY_KEY_ACTIONS, DELIVERY_OBJECT_ACTIONS
 
 # The transform sees at most 1 MiB or 60 s of records per call: well inside Lambda's 6 MB payload.
 PROCESSOR_BUFFER_INTERVAL = Duration.seconds(60)
@@ -31,8 +32,6 @@ _COMPRESSION = {
     "HADOOP_SNAPPY": firehose.Compression.HADOOP_SNAPPY,
     "UNCOMPRESSED": firehose.Compression.UNCOMPRESSED,
 }
-BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads")
-OBJECT_ACTIONS = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject", "s3:PutObjectAcl")
 STREAM_READ_ACTIONS = (
     "kinesis:DescribeStream",
     "kinesis:DescribeStreamSummary",
@@ -159,17 +158,17 @@ class Delivery(Construct):
                 actions=["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"],
                 resources=[function.function_arn],
             ),
-            iam.PolicyStatement(sid="DataLakeBucket", actions=list(BUCKET_ACTIONS), resources=[bucket_arn]),
+            iam.PolicyStatement(sid="DataLakeBucket", actions=list(DELIVERY_BUCKET_ACTIONS), resources=[bucket_arn]),
             iam.PolicyStatement(
                 sid="DataLakeObjectsOfThisTable",
-                actions=list(OBJECT_ACTIONS),
+                actions=list(DELIVERY_OBJECT_ACTIONS),
                 resources=[f"{bucket_arn}/{prefix}*" for prefix in naming.delivery_prefixes(cfg)],
             ),
             # B's key ARN is unknown at synth time: any key of B's account, but only the one carrying the
             # data-lake alias, only through S3.
             iam.PolicyStatement(
                 sid="DataLakeKeyViaS3",
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                actions=list(DELIVERY_KEY_ACTIONS),
                 resources=[f"arn:{c.partition}:kms:{c.region}:{c.account}:key/*"],
                 conditions={
                     "ForAnyValue:StringEquals": {"kms:ResourceAliases": naming.data_lake_key_alias(cfg)},

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
-from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
@@ -21,13 +21,16 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from producer.delivery import PROCESSOR_BUFFER_INTERVAL
+from shared import naming
 from shared.config import AppConfig
 
 ITERATOR_AGE_THRESHOLD = Duration.hours(1)
 UNREPLICATED_AGE_THRESHOLD = Duration.minutes(10)
 PERIOD = Duration.minutes(5)
-# Kinesis Data Streams for DynamoDB publishes its replication metrics under this dimension value.
-DELEGATED_OPERATION = "PutRecords"
+
+
+def alarm_prefix(cfg: AppConfig) -> str:
+    return f"{cfg.prefix}-{cfg.table.name}-"
 
 
 def freshness_threshold_seconds(cfg: AppConfig) -> int:
@@ -56,7 +59,6 @@ class Monitoring(Construct):
         *,
         cfg: AppConfig,
         key: kms.IKey,
-        table: dynamodb.ITable,
         stream: kinesis.IStream,
         delivery_stream: firehose.IDeliveryStream,
         function: lambda_.IFunction,
@@ -69,6 +71,28 @@ class Monitoring(Construct):
             master_key=key,
             enforce_ssl=True,
         )
+        # enforce_ssl writes a topic policy, which replaces SNS's default one: CloudWatch alarms (not IAM
+        # principals) need an explicit allow, limited to this account's alarms of this table.
+        stack = Stack.of(self)
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisTablesAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name=f"{alarm_prefix(cfg)}*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )
         for email in cfg.notifications.alarm_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
 
@@ -76,15 +100,18 @@ class Monitoring(Construct):
         lt = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
         # Quiet periods emit no data for most of these metrics: that is health, not failure.
         quiet = cloudwatch.TreatMissingData.NOT_BREACHING
-        replication = {"TableName": table.table_name, "DelegatedOperation": DELEGATED_OPERATION}
 
-        def ddb(metric_name: str, statistic: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace="AWS/DynamoDB",
-                metric_name=metric_name,
-                dimensions_map=replication,
-                statistic=statistic,
+        def ddb(metric_name: str, statistic: str) -> cloudwatch.IMetric:
+            # A Metrics Insights query filtered on the table alone: the replication metrics also carry a
+            # DelegatedOperation dimension whose value AWS does not document, and an alarm on a guessed value
+            # would watch a series that never exists (and stay OK forever).
+            return cloudwatch.MathExpression(
+                expression=(
+                    f'SELECT {statistic}("{metric_name}") FROM SCHEMA("AWS/DynamoDB", DelegatedOperation, TableName) '
+                    f"WHERE TableName = '{naming.table_name(cfg)}'"
+                ),
                 period=PERIOD,
+                label=metric_name,
             )
 
         def fh(metric_name: str, statistic: str) -> cloudwatch.Metric:
@@ -113,7 +140,7 @@ class Monitoring(Construct):
             ),
             _Watch(
                 "ReplicationThrottled",
-                ddb("ThrottledPutRecordCount", "Sum"),
+                ddb("ThrottledPutRecordCount", "SUM"),
                 0,
                 gt,
                 quiet,
@@ -122,7 +149,7 @@ class Monitoring(Construct):
             ),
             _Watch(
                 "ReplicationLag",
-                ddb("AgeOfOldestUnreplicatedRecord", "Maximum"),
+                ddb("AgeOfOldestUnreplicatedRecord", "MAX"),
                 UNREPLICATED_AGE_THRESHOLD.to_milliseconds(),
                 gt,
                 quiet,
@@ -131,7 +158,7 @@ class Monitoring(Construct):
             ),
             _Watch(
                 "ReplicationFailed",
-                ddb("FailedToReplicateRecordCount", "Sum"),
+                ddb("FailedToReplicateRecordCount", "SUM"),
                 0,
                 gt,
                 quiet,
@@ -199,7 +226,7 @@ class Monitoring(Construct):
             alarm = cloudwatch.Alarm(
                 self,
                 w.name,
-                alarm_name=f"{cfg.prefix}-{cfg.table.name}-{w.name}",
+                alarm_name=f"{alarm_prefix(cfg)}{w.name}",
                 alarm_description=w.description,
                 metric=w.metric,
                 threshold=w.threshold,

@@ -48,7 +48,6 @@ class ProducerStack(Stack):
             "Monitoring",
             cfg=cfg,
             key=key,
-            table=self.table,
             stream=self.stream,
             delivery_stream=self.delivery_stream,
             function=self.transform,

@@ -80,7 +80,7 @@ class TransformFunction(Construct):
             handler=HANDLER,
             memory_size=cfg.transform.memory_mb,
             timeout=Duration.seconds(cfg.transform.timeout_seconds),
-            reserved_concurrent_executions=cfg.max_transform_concurrency,
+            reserved_concurrent_executions=cfg.reserved_transform_concurrency,
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,

@@ -41,6 +41,9 @@ _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-
 STREAM_MODES = ("PROVISIONED", "ON_DEMAND")
 COMPRESSIONS = ("GZIP", "HADOOP_SNAPPY", "UNCOMPRESSED")
 KEY_TYPES = ("S", "N", "B")
+INVOCATIONS_PER_SHARD = 5
+# Lambda refuses a reservation that leaves less than this unreserved in the account.
+MIN_UNRESERVED_CONCURRENCY = 100
 # Firehose waits at most 5 minutes for a transform invocation; a longer Lambda timeout only hides hangs.
 LAMBDA_TIMEOUT_RANGE = (60, 300)
 
@@ -102,6 +105,7 @@ class DeliveryConfig:
 class TransformConfig:
     memory_mb: int
     timeout_seconds: int
+    account_concurrency_quota: int
 
 
 @dataclass(frozen=True)
@@ -142,11 +146,13 @@ class AppConfig:
         return self.consumer.account == self.producer.account
 
     @property
-    def max_transform_concurrency(self) -> int:
-        """Firehose runs up to 5 transform invocations per source shard; on-demand streams scale on their own,
-        so their ceiling is the provisioned-equivalent default (4 shards' worth is on-demand's initial size)."""
-        shards = self.stream.shard_count if self.stream.mode == "PROVISIONED" else 4
-        return 5 * shards
+    def reserved_transform_concurrency(self) -> int | None:
+        """Firehose runs up to 5 transform invocations per source shard, so a provisioned stream's need is
+        known and reserved. An on-demand stream's shard count changes on its own: no fixed reservation fits,
+        so the function uses the account's unreserved pool."""
+        if self.stream.mode != "PROVISIONED":
+            return None
+        return INVOCATIONS_PER_SHARD * self.stream.shard_count
 
     def for_sandbox(self, account: str, region: str | None = None) -> AppConfig:
         """The same app, both halves in one developer account (same-account mode)."""
@@ -330,11 +336,22 @@ def from_dict(raw: Mapping[str, Any]) -> AppConfig:
         compression=r.choice(d, f"{c}.delivery", "compression", COMPRESSIONS, "GZIP"),
     )
 
-    fn = r.section("transform", ("memory_mb", "timeout_seconds"))
+    fn = r.section("transform", ("memory_mb", "timeout_seconds", "account_concurrency_quota"))
     transform = TransformConfig(
         memory_mb=r.integer(fn, f"{c}.transform", "memory_mb", 128, 10240, 512),
         timeout_seconds=r.integer(fn, f"{c}.transform", "timeout_seconds", *LAMBDA_TIMEOUT_RANGE, 120),
+        account_concurrency_quota=r.integer(fn, f"{c}.transform", "account_concurrency_quota", 10, 1_000_000, 1000),
     )
+    reservable = transform.account_concurrency_quota - MIN_UNRESERVED_CONCURRENCY
+    needed = INVOCATIONS_PER_SHARD * stream.shard_count
+    if stream.mode == "PROVISIONED" and needed > reservable and not r.problems:
+        r.problems.append(
+            f"{c}.stream.shard_count = {stream.shard_count}: the transform reserves {INVOCATIONS_PER_SHARD} "
+            f"concurrent executions per shard ({needed}), but {c}.transform.account_concurrency_quota = "
+            f"{transform.account_concurrency_quota} leaves at most {max(reservable, 0)} reservable (Lambda keeps "
+            f"{MIN_UNRESERVED_CONCURRENCY} unreserved); lower the shard count, raise the account's Lambda "
+            "concurrency quota and this setting, or use stream mode ON_DEMAND"
+        )
 
     n = r.section("network", ("vpc_cidr", "availability_zones"))
     vpc_cidr = r.text(

@@ -48,7 +48,11 @@ def register(app: App) -> None:
     Registering on a pipeline Stage instead is silently ignored (no findings: a false green), so this is
     the only place it happens.
     """
+    # A second registration runs every rule twice and reports every finding twice.
+    if getattr(app, "_aws_solutions_registered", False):
+        raise RuntimeError("AwsSolutions checks are already registered on this App")
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))
+    app._aws_solutions_registered = True  # type: ignore[attr-defined]
 
 
 def reason_problem(reason: str) -> str | None:

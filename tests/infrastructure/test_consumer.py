@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from consumer.buckets import DELIVERY_S3_ACTIONS
 from shared import naming
+from shared.permissions import DELIVERY_S3_ACTIONS
 
 BLOCK_ALL = {
     "BlockPublicAcls": True,
@@ -108,27 +108,32 @@ def test_buckets_deny_insecure_transport(which, request, consumer: Template):
 def test_bucket_policy_lets_exactly_the_delivery_role_write(data_lake, consumer: Template, cfg):
     bucket_id, _ = data_lake
     allows = [s for s in _policy_statements(consumer, bucket_id) if s["Effect"] == "Allow"]
-    producer_allows = [s for s in allows if s.get("Sid") == "AllowProducerFirehoseDelivery"]
-    assert len(producer_allows) == 1
-    statement = producer_allows[0]
-    assert sorted(statement["Action"]) == sorted(DELIVERY_S3_ACTIONS)
-    assert set(DELIVERY_S3_ACTIONS) == {
-        "s3:AbortMultipartUpload",
-        "s3:GetBucketLocation",
-        "s3:GetObject",
-        "s3:ListBucket",
-        "s3:ListBucketMultipartUploads",
-        "s3:PutObject",
-        "s3:PutObjectAcl",
-    }
-    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{cfg.producer.account}:root"}
-    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": naming.delivery_role_arn(cfg)}}
-    assert statement["Resource"] == [
-        {"Fn::GetAtt": [bucket_id, "Arn"]},
-        {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/*"]]},
+    assert {s["Sid"] for s in allows} == {"AllowProducerFirehoseBucketAccess", "AllowProducerFirehoseObjectWrites"}
+    for statement in allows:
+        assert statement["Principal"] == {"AWS": f"arn:aws:iam::{cfg.producer.account}:root"}
+        assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": naming.delivery_role_arn(cfg)}}
+    actions = {a for s in allows for a in s["Action"]}
+    assert (
+        actions
+        == set(DELIVERY_S3_ACTIONS)
+        == {
+            "s3:AbortMultipartUpload",
+            "s3:GetBucketLocation",
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:ListBucketMultipartUploads",
+            "s3:PutObject",
+            "s3:PutObjectAcl",
+        }
+    )
+    bucket_level = next(s for s in allows if s["Sid"] == "AllowProducerFirehoseBucketAccess")
+    assert bucket_level["Resource"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
+    objects = next(s for s in allows if s["Sid"] == "AllowProducerFirehoseObjectWrites")
+    # Only this table's data, errors and raw prefixes, nothing else in the lake.
+    assert objects["Resource"] == [
+        {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, f"/{kind}/{cfg.table.name}/*"]]}
+        for kind in ("data", "errors", "raw")
     ]
-    # Nobody else is allowed anything, apart from the S3 logging service on the log bucket.
-    assert all(s.get("Sid") == "AllowProducerFirehoseDelivery" for s in allows)
 
 
 def test_key_rotates_is_retained_and_aliased(consumer: Template, cfg):
@@ -196,3 +201,43 @@ def test_no_s3_bucket_allows_public_principals_to_read(consumer: Template):
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if statement["Effect"] == "Allow":
                 assert statement["Principal"] != {"AWS": "*"} and statement["Principal"] != "*"
+
+
+def test_athena_table_reads_the_data_prefix_with_partition_projection(consumer: Template, cfg):
+    (database,) = consumer.find_resources("AWS::Glue::Database").values()
+    db_name = database["Properties"]["DatabaseInput"]["Name"]
+    (table,) = consumer.find_resources("AWS::Glue::Table").values()
+    props = table["Properties"]
+    assert props["DatabaseName"] == db_name
+    table_input = props["TableInput"]
+    assert table_input["Name"] == cfg.table.name
+    location = f"s3://{naming.data_lake_bucket_name(cfg)}/data/{cfg.table.name}/"
+    storage = table_input["StorageDescriptor"]
+    assert storage["Location"] == location
+    assert storage["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    params = table_input["Parameters"]
+    assert params["projection.enabled"] == "true"
+    # The projected layout is exactly the prefix Firehose writes (naming.data_prefix with its expressions).
+    template = params["storage.location.template"]
+    assert template == location + "year=${year}/month=${month}/day=${day}/hour=${hour}/"
+    firehose_layout = (
+        naming.data_prefix(cfg)
+        .replace("!{timestamp:yyyy}", "${year}")
+        .replace("!{timestamp:MM}", "${month}")
+        .replace("!{timestamp:dd}", "${day}")
+        .replace("!{timestamp:HH}", "${hour}")
+    )
+    assert template == f"s3://{naming.data_lake_bucket_name(cfg)}/{firehose_layout}"
+    assert [k["Name"] for k in table_input["PartitionKeys"]] == ["year", "month", "day", "hour"]
+    columns = [c["Name"] for c in storage["Columns"]]
+    assert columns[-2:] == [cfg.table.partition_key, cfg.table.sort_key]
+
+
+def test_athena_metadata_columns_are_the_transforms(consumer: Template):
+    from consumer.catalog import METADATA_COLUMNS
+    from lambdas.transform.record import METADATA_COLUMNS as TRANSFORM_COLUMNS
+
+    assert [name for name, _ in METADATA_COLUMNS] == list(TRANSFORM_COLUMNS)
+    (table,) = consumer.find_resources("AWS::Glue::Table").values()
+    declared = table["Properties"]["TableInput"]["StorageDescriptor"]["Columns"]
+    assert [(c["Name"], c["Type"]) for c in declared[: len(METADATA_COLUMNS)]] == list(METADATA_COLUMNS)

@@ -177,6 +177,13 @@ def test_approver_policy_allows_answering_this_approval_only(pipeline: Template,
     )
     assert json.dumps(answer["Resource"]).replace('"', "") == expected or answer["Resource"] == expected
     assert all("*" not in json.dumps(s["Resource"]) for s in statements)
+    # The approval text asks for a review of the reports: the approver can read them, and only them.
+    reports = next(s for s in statements if s.get("Sid") == "ReadTheReportsToReview")
+    assert sorted(reports["Resource"]) == sorted(synthesized.pipeline_stack.reports.arns)
+    assert all(
+        a.startswith("codebuild:BatchGet") or a.startswith(("codebuild:Describe", "codebuild:List"))
+        for a in reports["Action"]
+    )
 
 
 def test_artifact_bucket_writes_server_access_logs(codepipeline, pipeline: Template):

@@ -287,7 +287,7 @@ def test_delivery_role_may_use_b_key_only_by_alias_via_s3(role_statements, cfg):
 
 
 def test_the_s3_actions_the_role_has_are_the_ones_the_bucket_policy_allows(role_statements):
-    from consumer.buckets import DELIVERY_S3_ACTIONS
+    from shared.permissions import DELIVERY_S3_ACTIONS
 
     s3_actions = {a for s in role_statements for a in _as_list(s["Action"]) if a.startswith("s3:")}
     assert s3_actions == set(DELIVERY_S3_ACTIONS)
@@ -305,8 +305,18 @@ def test_delivery_stream_is_created_after_its_role_policy(producer: Template):
 
 @pytest.fixture(scope="module")
 def alarms(producer: Template) -> dict[str, dict[str, Any]]:
+    """Alarms by the metric they watch (metric name, or the metric a Metrics Insights query selects)."""
     found = producer.find_resources("AWS::CloudWatch::Alarm")
-    return {a["Properties"]["MetricName"]: a["Properties"] for a in found.values()}
+    by_metric = {}
+    for alarm in found.values():
+        props = alarm["Properties"]
+        if "MetricName" in props:
+            by_metric[props["MetricName"]] = props
+        else:
+            (query,) = props["Metrics"]
+            by_metric[query["Expression"].split('"')[1]] = props
+    assert len(by_metric) == len(found)
+    return by_metric
 
 
 def test_alarm_topic_is_encrypted(producer: Template):
@@ -349,13 +359,38 @@ def test_iterator_age_alarm_fires_long_before_retention(alarms, cfg, producer: T
     assert alarm["TreatMissingData"] == "breaching"
 
 
-def test_replication_alarms_watch_this_table(alarms, producer: Template):
-    table_id, _ = _one(producer, "AWS::DynamoDB::Table")
-    for name in ("ThrottledPutRecordCount", "AgeOfOldestUnreplicatedRecord", "FailedToReplicateRecordCount"):
-        dims = {d["Name"]: d["Value"] for d in alarms[name]["Dimensions"]}
-        assert dims == {"TableName": {"Ref": table_id}, "DelegatedOperation": monitoring.DELEGATED_OPERATION}
-        assert alarms[name]["Namespace"] == "AWS/DynamoDB"
+def test_replication_alarms_watch_this_table_whatever_the_delegated_operation(alarms, cfg):
+    for name, statistic in (
+        ("ThrottledPutRecordCount", "SUM"),
+        ("AgeOfOldestUnreplicatedRecord", "MAX"),
+        ("FailedToReplicateRecordCount", "SUM"),
+    ):
+        (query,) = alarms[name]["Metrics"]
+        assert query["Expression"] == (
+            f'SELECT {statistic}("{name}") FROM SCHEMA("AWS/DynamoDB", DelegatedOperation, TableName) '
+            f"WHERE TableName = '{naming.table_name(cfg)}'"
+        )
+        assert query["ReturnData"] is True and query["Period"] == 300
     assert alarms["FailedToReplicateRecordCount"]["Threshold"] == 0
+
+
+def test_alarm_topic_accepts_only_this_tables_alarms(producer: Template, cfg):
+    (policy,) = producer.find_resources("AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    allow = next(s for s in statements if s["Effect"] == "Allow")
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": cfg.producer.account}
+    source = allow["Condition"]["ArnLike"]["aws:SourceArn"]
+    assert source == (
+        f"arn:aws:cloudwatch:{cfg.producer.region}:{cfg.producer.account}:alarm:{cfg.prefix}-{cfg.table.name}-*"
+    )
+    alarm_names = [a["Properties"]["AlarmName"] for a in producer.find_resources("AWS::CloudWatch::Alarm").values()]
+    assert all(name.startswith(f"{cfg.prefix}-{cfg.table.name}-") for name in alarm_names)
+    # TLS-only stays in force.
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+    )
 
 
 def test_firehose_alarms(alarms, cfg):

@@ -90,6 +90,7 @@ BAD_VALUES = [
     ("transform.memory_mb", 64, "from 128 to 10240"),
     ("transform.timeout_seconds", 30, "from 60 to 300"),
     ("transform.timeout_seconds", True, "whole number"),
+    ("transform.account_concurrency_quota", 5, "from 10 to 1000000"),
     ("network.vpc_cidr", "10.0.0.0/8", "/16 to /24"),
     ("network.vpc_cidr", "8.8.8.0/24", "private IPv4 CIDR"),
     ("network.vpc_cidr", "not-a-cidr", "CIDR"),
@@ -191,7 +192,26 @@ def test_sandbox_account_is_validated():
 
 def test_transform_concurrency_follows_firehose_limit():
     cfg = config.from_dict(_with("stream.shard_count", 3))
-    assert cfg.max_transform_concurrency == 15
+    assert cfg.reserved_transform_concurrency == 15
+
+
+def test_on_demand_stream_reserves_nothing():
+    cfg = config.from_dict(_with("stream.mode", "ON_DEMAND"))
+    assert cfg.reserved_transform_concurrency is None
+
+
+def test_reservation_must_fit_the_account_quota():
+    raw = _with("stream.shard_count", 181)  # 905 reserved > 1000 - 100
+    (problem,) = _problems(raw)
+    assert problem.startswith("datalake.stream.shard_count = 181:")
+    assert "datalake.transform.account_concurrency_quota = 1000" in problem and "at most 900" in problem
+    raw["transform"]["account_concurrency_quota"] = 2000
+    assert config.from_dict(raw).reserved_transform_concurrency == 905
+    # A new account's quota of 10 cannot hold any reservation; on-demand mode needs none.
+    small = _with("transform.account_concurrency_quota", 10)
+    assert "at most 0 reservable" in _problems(small)[0]
+    small["stream"]["mode"] = "ON_DEMAND"
+    assert config.from_dict(small).reserved_transform_concurrency is None
 
 
 def test_partition_follows_region():

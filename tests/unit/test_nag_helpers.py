@@ -39,3 +39,26 @@ def test_specific_reason_is_recorded_in_template_metadata():
     acknowledge(queue, "AwsSolutions-SQS3", SPECIFIC)  # idempotent
     metadata = queue.node.default_child.get_metadata("cdk_nag")
     assert metadata == {"rules_to_suppress": [{"id": "AwsSolutions-SQS3", "reason": SPECIFIC}]}
+
+
+def test_checks_are_registered_once_per_app():
+    from shared.nag import register
+
+    app = App()
+    register(app)
+    with pytest.raises(RuntimeError, match="already registered"):
+        register(app)
+
+
+def test_the_app_registers_the_checks_exactly_once(monkeypatch):
+    import json
+    from pathlib import Path
+
+    import app as app_module
+    from shared import nag
+
+    calls = []
+    monkeypatch.setattr(nag, "register", lambda a: calls.append(a))
+    context = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
+    built = app_module.build(App(context={**context, "sandbox_account": "444455556666"}))
+    assert calls == [built]

@@ -1,0 +1,1 @@
+"""Firehose transformation of DynamoDB change records into flat JSON Lines (see handler.py)."""

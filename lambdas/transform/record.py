@@ -1,0 +1,169 @@
+"""One "Kinesis Data Streams for DynamoDB" change record -> one JSON Lines line."""
+
+from __future__ import annotations
+
+import binascii
+import json
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from .flatten import MalformedRecord, add_missing_keys, encode_line, flatten_image
+
+__all__ = [
+    "COL_APPROXIMATE_CREATION_TIME",
+    "COL_AWS_REGION",
+    "COL_EVENT_ID",
+    "COL_EVENT_NAME",
+    "COL_IS_DELETED",
+    "COL_IS_TTL_DELETE",
+    "COL_SEQUENCE_NUMBER",
+    "COL_SHARD_ID",
+    "COL_TABLE_NAME",
+    "METADATA_COLUMNS",
+    "MalformedRecord",
+    "iso_from_epoch",
+    "transform_data",
+]
+
+# Metadata columns all start with "_"; item columns never do (see flatten.top_level_column).
+COL_EVENT_NAME = "_event_name"
+COL_EVENT_ID = "_event_id"
+COL_TABLE_NAME = "_table_name"
+COL_AWS_REGION = "_aws_region"
+COL_APPROXIMATE_CREATION_TIME = "_approximate_creation_time"
+COL_SEQUENCE_NUMBER = "_sequence_number"
+COL_SHARD_ID = "_shard_id"
+COL_IS_DELETED = "_is_deleted"
+COL_IS_TTL_DELETE = "_is_ttl_delete"
+
+METADATA_COLUMNS = (
+    COL_EVENT_NAME,
+    COL_EVENT_ID,
+    COL_TABLE_NAME,
+    COL_AWS_REGION,
+    COL_APPROXIMATE_CREATION_TIME,
+    COL_SEQUENCE_NUMBER,
+    COL_SHARD_ID,
+    COL_IS_DELETED,
+    COL_IS_TTL_DELETE,
+)
+
+_IMAGE_FOR_EVENT = {"INSERT": "NewImage", "MODIFY": "NewImage", "REMOVE": "OldImage"}
+_TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+
+# Magnitude tells the unit apart: every instant from 1973 to 5138 is below 1e14 in milliseconds
+# and at or above it in microseconds (seconds, as in DynamoDB Streams, stay below 1e11 until 5138).
+_SECONDS_BELOW = 10**11
+_MILLIS_BELOW = 10**14
+_EPOCH = datetime(1970, 1, 1)
+_MAX_EPOCH_SECONDS = 253402300799  # 9999-12-31T23:59:59Z, the last instant ISO-8601 years allow
+_SECOND_TEXT: dict[int, str] = {}
+
+
+def iso_from_epoch(value: object) -> str:
+    """ISO-8601 UTC with microseconds from epoch seconds, milliseconds or microseconds."""
+    if type(value) is int:
+        if value < 0:
+            raise MalformedRecord("ApproximateCreationDateTime is negative")
+        if value < _SECONDS_BELOW:
+            micros = value * 1_000_000
+        elif value < _MILLIS_BELOW:
+            micros = value * 1_000
+        else:
+            micros = value
+    elif type(value) is float and math.isfinite(value) and value >= 0:
+        if value < _SECONDS_BELOW:
+            micros = round(value * 1_000_000)
+        elif value < _MILLIS_BELOW:
+            micros = round(value * 1_000)
+        else:
+            micros = round(value)
+    else:
+        raise MalformedRecord("ApproximateCreationDateTime is not a number")
+    seconds, fraction = divmod(micros, 1_000_000)
+    text = _SECOND_TEXT.get(seconds)
+    if text is None:
+        if seconds > _MAX_EPOCH_SECONDS:
+            raise MalformedRecord("ApproximateCreationDateTime is out of range")
+        text = (_EPOCH + timedelta(seconds=seconds)).isoformat()
+        # Records of one batch share few distinct seconds; the bound only guards warm containers.
+        if len(_SECOND_TEXT) >= 4096:
+            _SECOND_TEXT.clear()
+        _SECOND_TEXT[seconds] = text
+    return f"{text}.{fraction:06d}Z"
+
+
+def transform_data(data: object, sequence_number: object, shard_id: object) -> bytes:
+    """Transform one base64 Firehose ``data`` payload into one UTF-8 JSON line ending in ``\\n``.
+
+    Raises :class:`MalformedRecord` (or, for bugs, anything else) when the record cannot be
+    transformed; the caller turns that into ``ProcessingFailed``.
+    """
+    try:
+        raw = binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise MalformedRecord("data is not valid base64") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedRecord("data is not valid UTF-8") from None
+    try:
+        change = json.loads(text)
+    except ValueError:
+        raise MalformedRecord("data is not JSON") from None
+    except RecursionError:
+        raise MalformedRecord("data is nested too deeply") from None
+
+    if type(change) is not dict:
+        raise MalformedRecord("not a DynamoDB change record: data is not a JSON object")
+    if change.get("eventSource") != "aws:dynamodb":
+        raise MalformedRecord("not a DynamoDB change record: eventSource is not aws:dynamodb")
+    event_name = change.get("eventName")
+    image_field = _IMAGE_FOR_EVENT.get(event_name) if type(event_name) is str else None
+    if image_field is None:
+        raise MalformedRecord("unknown eventName")
+    ddb = change.get("dynamodb")
+    if type(ddb) is not dict:
+        raise MalformedRecord("not a DynamoDB change record: no dynamodb object")
+    keys = ddb.get("Keys")
+    if type(keys) is not dict or not keys:
+        raise MalformedRecord("not a DynamoDB change record: no Keys")
+    event_id = change.get("eventID")
+    table_name = change.get("tableName")
+    region = change.get("awsRegion")
+    if type(event_id) is not str or type(table_name) is not str or type(region) is not str:
+        raise MalformedRecord("not a DynamoDB change record: eventID, tableName or awsRegion missing")
+    image = ddb.get(image_field)
+    if image is not None and type(image) is not dict:
+        raise MalformedRecord(f"not a DynamoDB change record: {image_field} is not an object")
+
+    is_deleted = event_name == "REMOVE"
+    is_ttl = False
+    if is_deleted:
+        identity = change.get("userIdentity")
+        is_ttl = (
+            type(identity) is dict
+            and identity.get("type") == "Service"
+            and identity.get("principalId") == _TTL_PRINCIPAL
+        )
+
+    out: dict[str, Any] = {
+        COL_EVENT_NAME: event_name,
+        COL_EVENT_ID: event_id,
+        COL_TABLE_NAME: table_name,
+        COL_AWS_REGION: region,
+        COL_APPROXIMATE_CREATION_TIME: iso_from_epoch(ddb.get("ApproximateCreationDateTime")),
+        COL_SEQUENCE_NUMBER: sequence_number if type(sequence_number) is str else None,
+        COL_SHARD_ID: shard_id if type(shard_id) is str else None,
+        COL_IS_DELETED: is_deleted,
+        COL_IS_TTL_DELETE: is_ttl,
+    }
+    if image is None:
+        # KEYS_ONLY / OLD_IMAGE / NEW_IMAGE views omit the image this event needs: keys only.
+        flatten_image(keys, out)
+    else:
+        flatten_image(image, out)
+        # Key attributes are always present, even if an image lacks them; image values win.
+        add_missing_keys(keys, out)
+    return encode_line(out)
