@@ -29,14 +29,23 @@ SYNTH_COMMANDS = ["make test", "make synth"]
 CACHE_PATHS = ["/root/.cache/pip/**/*", "/root/.cache/aws/jsii/**/*", "/root/.npm/**/*"]
 
 
-def nag_gate(stage: str, source: pipelines.IFileSetProducer, synth: pipelines.IFileSetProducer) -> pipelines.ShellStep:
+# Pinned interpreter: the build image offers several; the project needs Python >= 3.11.
+RUNTIME_VERSIONS = {"python": "3.12"}
+
+
+def nag_gate(
+    stage: str, source: pipelines.IFileSetProducer, synth: pipelines.IFileSetProducer
+) -> pipelines.CodeBuildStep:
     """Fails the stage before it deploys if its assembly carries any unacknowledged cdk-nag finding."""
-    return pipelines.ShellStep(
+    return pipelines.CodeBuildStep(
         f"CdkNagGate{stage}",
         input=source,
         additional_inputs={"cdk.out": synth},
         # Standard library only: runs on the bare build image without installing the project.
         commands=[f"python3 -m pipeline.nag_report gate --assembly cdk.out --stage {stage}"],
+        partial_build_spec=codebuild.BuildSpec.from_object(
+            {"phases": {"install": {"runtime-versions": RUNTIME_VERSIONS}}}
+        ),
     )
 
 
@@ -61,7 +70,11 @@ class PipelineStack(Stack):
             ),
             cache=codebuild.Cache.local(codebuild.LocalCacheMode.CUSTOM),
             partial_build_spec=codebuild.BuildSpec.from_object(
-                {"reports": self.reports.build_spec_reports(), "cache": {"paths": CACHE_PATHS}}
+                {
+                    "phases": {"install": {"runtime-versions": RUNTIME_VERSIONS}},
+                    "reports": self.reports.build_spec_reports(),
+                    "cache": {"paths": CACHE_PATHS},
+                }
             ),
             timeout=Duration.minutes(30),
         )

@@ -71,6 +71,7 @@ def test_synth_runs_the_readme_commands_and_publishes_reports(stages, pipeline: 
     (synth,) = stages["Build"]
     spec = _build_spec(pipeline, _project_of(synth))
     assert spec["phases"]["build"]["commands"] == ["make test", "make synth"]
+    assert spec["phases"]["install"]["runtime-versions"] == {"python": "3.12"}
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make synth" in readme
     assert spec["artifacts"]["base-directory"] == "cdk.out"
