@@ -21,6 +21,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from producer.delivery import PROCESSOR_BUFFER_INTERVAL
+from producer.transform import metrics_namespace
 from shared import naming
 from shared.config import AppConfig
 
@@ -200,6 +201,18 @@ class Monitoring(Construct):
                 quiet,
                 3,
                 "Firehose's calls of the transform Lambda fail; records go to the errors/ prefix after retries.",
+            ),
+            _Watch(
+                "TransformRecordsFailed",
+                cloudwatch.Metric(
+                    namespace=metrics_namespace(cfg), metric_name="RecordsFailed", statistic="Sum", period=PERIOD
+                ),
+                0,
+                gt,
+                quiet,
+                1,
+                "The transform answered records ProcessingFailed; they are kept unchanged under errors/ "
+                "(see the function's log line for the reasons) and need a replay once fixed.",
             ),
             _Watch(
                 "TransformErrors",

@@ -18,7 +18,14 @@ from shared.nag import acknowledge
 # Plain Python, standard library only: the asset is the source folder as it is, no bundling, no Docker.
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 HANDLER = "transform.handler.handler"
-METRICS_NAMESPACE = "DdbDataLake/Transform"
+
+
+def metrics_namespace(cfg: AppConfig) -> str:
+    """Where the transform's Embedded Metric Format metrics go: one namespace per table, so two producers in
+    one account never mix their counts."""
+    return f"DdbDataLake/{cfg.prefix}-{cfg.table.name}"
+
+
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
 
@@ -87,7 +94,7 @@ class TransformFunction(Construct):
             vpc=vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             security_groups=[security_group],
-            environment={"METRICS_NAMESPACE": METRICS_NAMESPACE},
+            environment={"METRICS_NAMESPACE": metrics_namespace(cfg)},
         )
         acknowledge(
             self.role,

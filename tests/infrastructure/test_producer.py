@@ -346,7 +346,20 @@ def test_alarm_set(alarms):
         "ExecuteProcessing.Success",
         "Errors",
         "Throttles",
+        "RecordsFailed",
     }
+
+
+def test_transform_failures_alarm_reads_the_functions_own_metrics(alarms, transform, cfg):
+    from lambdas.transform.metrics import NAMESPACE_ENV
+
+    namespace = transform[1]["Properties"]["Environment"]["Variables"][NAMESPACE_ENV]
+    assert cfg.table.name in namespace and cfg.prefix in namespace
+    alarm = alarms["RecordsFailed"]
+    assert alarm["Namespace"] == namespace
+    # The transform publishes EMF metrics without dimensions; the alarm must not ask for any.
+    assert "Dimensions" not in alarm
+    assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 
 def test_iterator_age_alarm_fires_long_before_retention(alarms, cfg, producer: Template):
