@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_cdk.assertions import Template
 
-from tests.infrastructure.conftest import template_of
+from tests.conftest import template_of
 
 
 def _statements(template: Template, type_: str, key: str) -> list[dict[str, Any]]:

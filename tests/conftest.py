@@ -1,4 +1,5 @@
-"""Synthesize the whole app once per test session; every infrastructure test reads from it."""
+"""Synthesize the whole app once per test session (lazily: only tests that ask for it pay); the infrastructure
+and integration tests read from it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pipeline.sandbox import SandboxStage
 from pipeline.stack import PipelineStack
 from shared import config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SANDBOX_ACCOUNT = "444455556666"
 
 
