@@ -17,6 +17,8 @@ from shared.config import AppConfig
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 # Integer projection enumerates every value: a bounded year range keeps unfiltered scans planable.
 PROJECTION_YEARS = "2025,2050"
+# Range of each partition column of shared.naming.DATE_PARTITIONS; all but the year are written with 2 digits.
+_PROJECTION_RANGES = {"year": PROJECTION_YEARS, "month": "1,12", "day": "1,31", "hour": "0,23"}
 # Numbers and binaries stay strings: exact digits and base64 survive, casts are the analyst's choice.
 _KEY_COLUMN_TYPES = {"S": "string", "N": "string", "B": "string"}
 
@@ -34,6 +36,16 @@ METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_is_deleted", "boolean"),
     ("_is_ttl_delete", "boolean"),
 )
+
+
+def _projection(partitions: list[str]) -> dict[str, str]:
+    params = {}
+    for column in partitions:
+        params[f"projection.{column}.type"] = "integer"
+        params[f"projection.{column}.range"] = _PROJECTION_RANGES[column]
+        if column != "year":
+            params[f"projection.{column}.digits"] = "2"
+    return params
 
 
 def database_name(cfg: AppConfig) -> str:
@@ -58,6 +70,7 @@ class DataLakeCatalog(Construct):
         keys = [(t.partition_key, _KEY_COLUMN_TYPES[t.partition_key_type])]
         if t.sort_key:
             keys.append((t.sort_key, _KEY_COLUMN_TYPES[t.sort_key_type]))
+        partitions = [column for column, _ in naming.DATE_PARTITIONS]
         columns = [glue.CfnTable.ColumnProperty(name=n, type=ty) for n, ty in [*METADATA_COLUMNS, *keys]]
         self.table = glue.CfnTable(
             self,
@@ -71,22 +84,10 @@ class DataLakeCatalog(Construct):
                 parameters={
                     "classification": "json",
                     "projection.enabled": "true",
-                    "projection.year.type": "integer",
-                    "projection.year.range": PROJECTION_YEARS,
-                    "projection.month.type": "integer",
-                    "projection.month.range": "1,12",
-                    "projection.month.digits": "2",
-                    "projection.day.type": "integer",
-                    "projection.day.range": "1,31",
-                    "projection.day.digits": "2",
-                    "projection.hour.type": "integer",
-                    "projection.hour.range": "0,23",
-                    "projection.hour.digits": "2",
-                    "storage.location.template": location + "year=${year}/month=${month}/day=${day}/hour=${hour}/",
+                    **_projection(partitions),
+                    "storage.location.template": location + "".join(f"{p}=${{{p}}}/" for p in partitions),
                 },
-                partition_keys=[
-                    glue.CfnTable.ColumnProperty(name=part, type="string") for part in ("year", "month", "day", "hour")
-                ],
+                partition_keys=[glue.CfnTable.ColumnProperty(name=p, type="string") for p in partitions],
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     location=location,
                     input_format="org.apache.hadoop.mapred.TextInputFormat",

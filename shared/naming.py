@@ -55,7 +55,10 @@ def delivery_stream_name(cfg: AppConfig) -> str:
     return f"{cfg.prefix}-{cfg.table.name}-to-datalake"
 
 
-_DATE_PARTS = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+# Hive-style partition columns and the Firehose timestamp format of each: the layout Firehose writes and the
+# layout Athena's partition projection reads (consumer/catalog.py) are both built from this.
+DATE_PARTITIONS = (("year", "yyyy"), ("month", "MM"), ("day", "dd"), ("hour", "HH"))
+_DATE_PARTS = "".join(f"{column}=!{{timestamp:{fmt}}}/" for column, fmt in DATE_PARTITIONS)
 DATA, ERRORS, RAW = "data", "errors", "raw"
 
 
