@@ -1,4 +1,4 @@
-"""DynamoDB attribute values -> one flat, single-level JSON object -> one JSON line.
+"""DynamoDB attribute values -> the columns of one flat JSON object, written directly as JSON text.
 
 Column naming (see docs/transform-contract.md):
 
@@ -15,28 +15,38 @@ attributes in the record.
 Values: S -> string, N -> exact number, BOOL -> boolean, NULL -> null, B -> base64 string as
 sent, SS/NS/BS -> arrays, L -> array of plain values (maps inside lists stay JSON objects), M ->
 flattened into columns; an empty M is the value ``{}`` under its own column.
+
+Why text instead of a dict handed to ``json.dumps``: every column is written once, as
+``,"column":value``, while the item is walked. A string is escaped once by the C escaper; an
+``N`` string is already a JSON number token, so it is checked and copied (no conversion, no
+placeholder to splice back); column keys are escaped once per process and cached. That keeps
+the whole transform cheaper than the plain JSON round trip it replaces (see benchmarks/).
 """
 
 from __future__ import annotations
 
 import binascii
 import json
-import secrets
+from collections.abc import Callable
 from typing import Any
 
-from .numbers import InvalidNumber, number_value
+from .numbers import InvalidNumber, number_token
 
 __all__ = [
     "SEPARATOR",
     "MalformedRecord",
     "add_missing_keys",
-    "encode_line",
     "flatten_image",
-    "plain_value",
+    "plain_json",
     "top_level_column",
 ]
 
 SEPARATOR = "."
+
+# The C string escaper (the one json.dumps(ensure_ascii=False) uses): UTF-8 stays UTF-8.
+_json_string: Callable[[str], str] = json.encoder.encode_basestring
+
+Append = Callable[[str], None]
 
 
 class MalformedRecord(Exception):
@@ -59,22 +69,45 @@ def top_level_column(name: str) -> str:
     return col
 
 
-# Attribute names repeat across records, so caching top-level column names skips the escaping
-# checks for almost every attribute. Bounded so hostile data cannot grow it without limit.
-_TOP_COLUMNS: dict[str, str] = {}
-_TOP_COLUMNS_MAX = 8192
+# Attribute names repeat across records, so the JSON text of their keys is built once. Bounded so
+# hostile data cannot grow the caches without limit (past the bound, keys are built every time).
+_CACHE_MAX = 8192
+_TOP_KEYS: dict[str, str] = {}  # attribute name -> ',"column":'
+_NESTED_NAMES: dict[str, str] = {}  # attribute name -> escaped path component, JSON-escaped, no quotes
+_OBJECT_KEYS: dict[str, str] = {}  # map key inside a list -> ',"key":'
 
 
-def _top_column(name: str) -> str:
-    col = _TOP_COLUMNS.get(name)
-    if col is None:
-        col = top_level_column(name)
-        if len(_TOP_COLUMNS) < _TOP_COLUMNS_MAX:
-            _TOP_COLUMNS[name] = col
-    return col
+def _top_key(name: str) -> str:
+    key = _TOP_KEYS.get(name)
+    if key is None:
+        key = f",{_json_string(top_level_column(name))}:"
+        if len(_TOP_KEYS) < _CACHE_MAX:
+            _TOP_KEYS[name] = key
+    return key
 
 
-_STR_ONLY = frozenset((str,))
+def _nested_name(name: str) -> str:
+    text = _NESTED_NAMES.get(name)
+    if text is None:
+        component = _escape_component(name) if ("%" in name or "." in name) else name
+        text = _json_string(component)[1:-1]
+        if len(_NESTED_NAMES) < _CACHE_MAX:
+            _NESTED_NAMES[name] = text
+    return text
+
+
+def _object_key(name: str) -> str:
+    key = _OBJECT_KEYS.get(name)
+    if key is None:
+        key = f",{_json_string(name)}:"
+        if len(_OBJECT_KEYS) < _CACHE_MAX:
+            _OBJECT_KEYS[name] = key
+    return key
+
+
+def _column_of(key: str) -> str:
+    """The column name inside a key text ``,"column":`` (for error messages)."""
+    return json.loads(key[1:-1])
 
 
 def _check_b64(v: object) -> str:
@@ -87,15 +120,19 @@ def _check_b64(v: object) -> str:
     return v
 
 
-def _number(v: object) -> int | bytes:
+def _number(v: object) -> str:
     try:
-        return number_value(v)
+        return number_token(v)
     except InvalidNumber:
         raise _MalformedValue("N value is not a number") from None
 
 
-def plain_value(av: Any) -> Any:
-    """Convert one typed attribute value to plain JSON (maps stay nested objects).
+def _string_array(v: list[str]) -> str:
+    return "[" + ",".join(map(_json_string, v)) + "]"
+
+
+def plain_json(av: Any) -> str:
+    """JSON text of one typed attribute value (maps stay nested objects).
 
     This is the strict path: it validates everything and names the problem. The loops below
     only shortcut the common cases and defer to it for anything else.
@@ -106,247 +143,175 @@ def plain_value(av: Any) -> Any:
     v = av[tag]
     if tag == "S":
         if type(v) is str:
-            return v
+            return _json_string(v)
         raise _MalformedValue("S value is not a string")
     if tag == "N":
         return _number(v)
     if tag == "M":
         if type(v) is not dict:
             raise _MalformedValue("M value is not an object")
-        return _plain_map(v)
+        return _object_json(v)
     if tag == "L":
         if type(v) is not list:
             raise _MalformedValue("L value is not an array")
-        return _plain_list(v)
+        return _array_json(v)
     if tag == "BOOL":
         if type(v) is bool:
-            return v
+            return "true" if v else "false"
         raise _MalformedValue("BOOL value is not a boolean")
     if tag == "NULL":
         if v is True:
-            return None
+            return "null"
         raise _MalformedValue("NULL value is not true")
     if tag == "SS":
-        if type(v) is list and set(map(type, v)) <= _STR_ONLY:
-            return v
+        if type(v) is list:
+            try:
+                return _string_array(v)
+            except TypeError:
+                pass
         raise _MalformedValue("SS value is not an array of strings")
     if tag == "NS":
         if type(v) is not list:
             raise _MalformedValue("NS value is not an array")
-        return [_number(x) for x in v]
+        return "[" + ",".join([_number(x) for x in v]) + "]"
     if tag == "B":
-        return _check_b64(v)
+        return _json_string(_check_b64(v))
     if tag == "BS":
         if type(v) is not list:
             raise _MalformedValue("BS value is not an array")
-        return [_check_b64(x) for x in v]
+        return _string_array([_check_b64(x) for x in v])
     raise _MalformedValue("unknown type tag")
 
 
-# The loops below inline S, N, M and L (nearly all values in real items). An exception in a
-# shortcut only means "not the common case" (a non-dict value, several tags, a non-string N...)
-# and sends the value to plain_value(), which raises the precise error. Try blocks cost nothing
-# until they fire. `(tag,) = av` both extracts the only key and rejects any other count.
+# The loops below inline S, N and M (nearly all values in real items). An exception in a
+# shortcut only means "not the common case" (a non-dict value, several tags, a non-string S or
+# N...) and sends the value to plain_json(), which raises the precise error. Try blocks cost
+# nothing until they fire. `(tag,) = av` both extracts the only key and rejects any other count.
+# A shortcut that fails after writing a key always ends in a malformed value, so the record
+# (and its half-written text) is discarded. An N string that is a plain integer without leading
+# zeros is its own JSON token; number_token() checks everything else.
 
 _SHORTCUT_MISSES = (AttributeError, TypeError, ValueError)
 
 
-def _plain_map(m: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _object_json(m: dict[str, Any]) -> str:
+    parts: list[str] = []
+    ap = parts.append
     for name, av in m.items():
+        ap(_OBJECT_KEYS.get(name) or _object_key(name))
         try:
             (tag,) = av
             v = av[tag]
             if tag == "S":
-                if type(v) is str:
-                    out[name] = v
-                    continue
-            elif tag == "N":
-                out[name] = int(v) if v.isdigit() and v.isascii() else number_value(v)
+                ap(_json_string(v))
                 continue
-            elif tag == "M":
-                if type(v) is dict:
-                    out[name] = _plain_map(v)
-                    continue
-            elif tag == "L" and type(v) is list:
-                out[name] = _plain_list(v)
+            if tag == "N":
+                ap(v if v.isdigit() and v.isascii() and v[0] != "0" else number_token(v))
                 continue
         except _SHORTCUT_MISSES:
             pass
-        out[name] = plain_value(av)
-    return out
+        ap(plain_json(av))
+    return "{" + "".join(parts)[1:] + "}"
 
 
-def _plain_list(items: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    append = out.append
+def _array_json(items: list[Any]) -> str:
+    parts: list[str] = []
+    ap = parts.append
     for av in items:
         try:
             (tag,) = av
             v = av[tag]
             if tag == "S":
-                if type(v) is str:
-                    append(v)
-                    continue
-            elif tag == "N":
-                append(int(v) if v.isdigit() and v.isascii() else number_value(v))
+                ap(_json_string(v))
                 continue
-            elif tag == "M":
-                if type(v) is dict:
-                    append(_plain_map(v))
-                    continue
-            elif tag == "L" and type(v) is list:
-                append(_plain_list(v))
+            if tag == "N":
+                ap(v if v.isdigit() and v.isascii() and v[0] != "0" else number_token(v))
+                continue
+            if tag == "M" and type(v) is dict:
+                ap(_object_json(v))
                 continue
         except _SHORTCUT_MISSES:
             pass
-        append(plain_value(av))
-    return out
+        ap(plain_json(av))
+    return "[" + ",".join(parts) + "]"
 
 
-def _flatten_map(m: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
-    col = prefix
+def _flatten_map(m: dict[str, Any], prefix: str, ap: Append) -> None:
+    """Columns of nested map ``m``; ``prefix`` is the key text so far: ``,"parent.``."""
+    key = prefix + '":'
     try:
         for name, av in m.items():
-            col = prefix + (_escape_component(name) if ("%" in name or "." in name) else name)
+            key = f'{prefix}{_NESTED_NAMES.get(name) or _nested_name(name)}":'
             try:
                 (tag,) = av
                 v = av[tag]
                 if tag == "S":
-                    if type(v) is str:
-                        out[col] = v
-                        continue
-                elif tag == "N":
-                    out[col] = int(v) if v.isdigit() and v.isascii() else number_value(v)
+                    ap(key)
+                    ap(_json_string(v))
                     continue
-                elif tag == "L" and type(v) is list:
-                    out[col] = _plain_list(v)
+                if tag == "N":
+                    ap(key)
+                    ap(v if v.isdigit() and v.isascii() and v[0] != "0" else number_token(v))
                     continue
             except _SHORTCUT_MISSES:
                 pass
             else:
-                # Outside the try: an error while flattening must not fall back to plain_value().
+                # Outside the try: an error while flattening must not fall back to plain_json().
                 if tag == "M" and type(v) is dict:
                     if v:
-                        _flatten_map(v, col + SEPARATOR, out)
+                        _flatten_map(v, key[:-2] + SEPARATOR, ap)
                     else:
-                        out[col] = {}  # lossless: an empty map is a value of its own
+                        ap(key)
+                        ap("{}")  # lossless: an empty map is a value of its own
                     continue
-            out[col] = plain_value(av)
+            ap(key)
+            ap(plain_json(av))
     except _MalformedValue as exc:
-        raise MalformedRecord(f"malformed attribute value at {col[:200]!r}: {exc}") from None
+        raise MalformedRecord(f"malformed attribute value at {_column_of(key)[:200]!r}: {exc}") from None
 
 
-def flatten_image(image: dict[str, Any], out: dict[str, Any]) -> None:
-    """Flatten the typed item ``image`` into ``out``."""
-    cache = _TOP_COLUMNS
-    col = ""
+def flatten_image(image: dict[str, Any], ap: Append) -> None:
+    """Write the columns of the typed item ``image`` as ``,"column":value`` pieces to ``ap``."""
+    cache = _TOP_KEYS
+    key = ',"":'  # named in an error only once set by the loop
     try:
         for name, av in image.items():
-            col = cache.get(name) or _top_column(name)
+            key = cache.get(name) or _top_key(name)
             try:
                 (tag,) = av
                 v = av[tag]
                 if tag == "S":
-                    if type(v) is str:
-                        out[col] = v
-                        continue
-                elif tag == "N":
-                    out[col] = int(v) if v.isdigit() and v.isascii() else number_value(v)
+                    ap(key)
+                    ap(_json_string(v))
                     continue
-                elif tag == "L" and type(v) is list:
-                    out[col] = _plain_list(v)
+                if tag == "N":
+                    ap(key)
+                    ap(v if v.isdigit() and v.isascii() and v[0] != "0" else number_token(v))
                     continue
             except _SHORTCUT_MISSES:
                 pass
             else:
                 if tag == "M" and type(v) is dict:
                     if v:
-                        _flatten_map(v, col + SEPARATOR, out)
+                        _flatten_map(v, key[:-2] + SEPARATOR, ap)
                     else:
-                        out[col] = {}
+                        ap(key)
+                        ap("{}")
                     continue
-            out[col] = plain_value(av)
+            ap(key)
+            ap(plain_json(av))
     except _MalformedValue as exc:
-        raise MalformedRecord(f"malformed attribute value at {col[:200]!r}: {exc}") from None
+        raise MalformedRecord(f"malformed attribute value at {_column_of(key)[:200]!r}: {exc}") from None
 
 
-def add_missing_keys(keys: dict[str, Any], out: dict[str, Any]) -> None:
-    """Add key attributes that the image lacked (key attributes are scalars: one column each)."""
+def add_missing_keys(keys: dict[str, Any], image: dict[str, Any], ap: Append) -> None:
+    """Write key attributes that the image lacks (the image's value wins when both have one)."""
     for name, av in keys.items():
-        col = _top_column(name)
-        if col not in out:
+        if name not in image:  # column names are injective: same name, same column
+            key = _top_key(name)
             try:
-                out[col] = plain_value(av)
+                value = plain_json(av)
             except _MalformedValue as exc:
-                raise MalformedRecord(f"malformed attribute value at {col[:200]!r}: {exc}") from None
-
-
-# --- encoding --------------------------------------------------------------------------------
-# Raw number tokens (bytes) are the only values the encoder cannot write. Its default hook
-# stores each one and writes a placeholder string instead; the tokens are spliced back in after
-# encoding. The placeholder is random per process and the splice verifies the number of
-# placeholders found, drawing a fresh one if item text happened to contain it, so the output
-# never depends on luck. Module-level state: the handler encodes one line at a time.
-
-_tokens: list[bytes] = []
-
-
-def _placeholder_hook(marker: str, tokens: list[bytes]) -> Any:
-    def default(o: object) -> str:
-        if type(o) is bytes:
-            tokens.append(o)
-            return marker
-        raise TypeError(f"unexpected value of type {type(o).__name__}")
-
-    return default
-
-
-def _encoder(default: Any) -> Any:
-    # ensure_ascii=False: UTF-8 output keeps lines about the size of the input (\uXXXX escapes
-    # would triple non-Latin text and push large items over Firehose's record limit) and is what
-    # Athena reads natively. No floats are ever produced: allow_nan is moot but kept strict.
-    return json.JSONEncoder(
-        ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":"), default=default
-    ).encode
-
-
-_marker = secrets.token_hex(16)
-_quoted_marker = f'"{_marker}"'.encode()
-_encode = _encoder(_placeholder_hook(_marker, _tokens))
-
-
-def encode_line(obj: dict[str, Any]) -> bytes:
-    """UTF-8 compact JSON for ``obj`` followed by ``\\n``, raw number tokens written verbatim."""
-    tokens = _tokens
-    tokens.clear()
-    try:
-        data = _encode(obj).encode("utf-8")
-        if not tokens:
-            return data + b"\n"
-        parts = data.split(_quoted_marker)
-        if len(parts) != len(tokens) + 1:
-            return _encode_with_fresh_marker(obj)
-        return _splice(parts, tokens)
-    except UnicodeEncodeError:
-        # Only an unpaired surrogate (a "\\ud800" escape in the input) cannot be UTF-8.
-        raise MalformedRecord("string contains an unpaired surrogate") from None
-    finally:
-        tokens.clear()
-
-
-def _splice(parts: list[bytes], tokens: list[bytes]) -> bytes:
-    pieces = parts + tokens
-    pieces[::2] = parts
-    pieces[1::2] = tokens
-    pieces.append(b"\n")
-    return b"".join(pieces)
-
-
-def _encode_with_fresh_marker(obj: dict[str, Any]) -> bytes:
-    while True:
-        marker = secrets.token_hex(16)
-        tokens: list[bytes] = []
-        parts = _encoder(_placeholder_hook(marker, tokens))(obj).encode("utf-8").split(f'"{marker}"'.encode())
-        if len(parts) == len(tokens) + 1:
-            return _splice(parts, tokens)
+                raise MalformedRecord(f"malformed attribute value at {_column_of(key)[:200]!r}: {exc}") from None
+            ap(key)
+            ap(value)

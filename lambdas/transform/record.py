@@ -6,9 +6,8 @@ import binascii
 import json
 import math
 from datetime import datetime, timedelta
-from typing import Any
 
-from .flatten import MalformedRecord, add_missing_keys, encode_line, flatten_image
+from .flatten import MalformedRecord, add_missing_keys, flatten_image
 
 __all__ = [
     "COL_APPROXIMATE_CREATION_TIME",
@@ -94,6 +93,54 @@ def iso_from_epoch(value: object) -> str:
     return f"{text}.{fraction:06d}Z"
 
 
+_json_string = json.encoder.encode_basestring
+# The C scanner behind json.loads, called directly: json.loads adds two whitespace regex passes
+# that a compact change record never needs. Anything it does not consume whole goes through
+# json.loads, so what is accepted and how it fails stay exactly json.loads's.
+_scan_json = json.scanner.make_scanner(json.JSONDecoder())
+
+
+def _parse(text: str) -> object:
+    try:
+        value, end = _scan_json(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        value = json.loads(text)
+    return value
+
+
+def _key(column: str, first: bool = False) -> str:
+    return f"{'{' if first else ','}{_json_string(column)}:"
+
+
+# The metadata part of the line as JSON text, in METADATA_COLUMNS order.
+_EVENT_NAME_TEXT = {name: f"{_key(COL_EVENT_NAME, first=True)}{_json_string(name)}" for name in _IMAGE_FOR_EVENT}
+_K_EVENT_ID = _key(COL_EVENT_ID)
+_K_TABLE_NAME = _key(COL_TABLE_NAME)
+_K_AWS_REGION = _key(COL_AWS_REGION)
+_K_CREATION_TIME = _key(COL_APPROXIMATE_CREATION_TIME)
+_K_SEQUENCE_NUMBER = _key(COL_SEQUENCE_NUMBER)
+_K_SHARD_ID = _key(COL_SHARD_ID)
+_DELETED_TEXT = {
+    (False, False): f"{_key(COL_IS_DELETED)}false{_key(COL_IS_TTL_DELETE)}false",
+    (True, False): f"{_key(COL_IS_DELETED)}true{_key(COL_IS_TTL_DELETE)}false",
+    (True, True): f"{_key(COL_IS_DELETED)}true{_key(COL_IS_TTL_DELETE)}true",
+}
+
+# Table name and region repeat in every record of a stream.
+_REPEATED_TEXT: dict[str, str] = {}
+
+
+def _repeated_json_string(s: str) -> str:
+    text = _REPEATED_TEXT.get(s)
+    if text is None:
+        text = _json_string(s)
+        if len(_REPEATED_TEXT) < 64:
+            _REPEATED_TEXT[s] = text
+    return text
+
+
 def transform_data(data: object, sequence_number: object, shard_id: object) -> bytes:
     """Transform one base64 Firehose ``data`` payload into one UTF-8 JSON line ending in ``\\n``.
 
@@ -109,7 +156,7 @@ def transform_data(data: object, sequence_number: object, shard_id: object) -> b
     except UnicodeDecodeError:
         raise MalformedRecord("data is not valid UTF-8") from None
     try:
-        change = json.loads(text)
+        change = _parse(text)
     except ValueError:
         raise MalformedRecord("data is not JSON") from None
     except RecursionError:
@@ -148,22 +195,27 @@ def transform_data(data: object, sequence_number: object, shard_id: object) -> b
             and identity.get("principalId") == _TTL_PRINCIPAL
         )
 
-    out: dict[str, Any] = {
-        COL_EVENT_NAME: event_name,
-        COL_EVENT_ID: event_id,
-        COL_TABLE_NAME: table_name,
-        COL_AWS_REGION: region,
-        COL_APPROXIMATE_CREATION_TIME: iso_from_epoch(ddb.get("ApproximateCreationDateTime")),
-        COL_SEQUENCE_NUMBER: sequence_number if type(sequence_number) is str else None,
-        COL_SHARD_ID: shard_id if type(shard_id) is str else None,
-        COL_IS_DELETED: is_deleted,
-        COL_IS_TTL_DELETE: is_ttl,
-    }
+    parts = [
+        f"{_EVENT_NAME_TEXT[event_name]}"
+        f"{_K_EVENT_ID}{_json_string(event_id)}"
+        f"{_K_TABLE_NAME}{_repeated_json_string(table_name)}"
+        f"{_K_AWS_REGION}{_repeated_json_string(region)}"
+        f'{_K_CREATION_TIME}"{iso_from_epoch(ddb.get("ApproximateCreationDateTime"))}"'
+        f"{_K_SEQUENCE_NUMBER}{_json_string(sequence_number) if type(sequence_number) is str else 'null'}"
+        f"{_K_SHARD_ID}{_json_string(shard_id) if type(shard_id) is str else 'null'}"
+        f"{_DELETED_TEXT[is_deleted, is_ttl]}"
+    ]
+    ap = parts.append
     if image is None:
         # KEYS_ONLY / OLD_IMAGE / NEW_IMAGE views omit the image this event needs: keys only.
-        flatten_image(keys, out)
+        flatten_image(keys, ap)
     else:
-        flatten_image(image, out)
+        flatten_image(image, ap)
         # Key attributes are always present, even if an image lacks them; image values win.
-        add_missing_keys(keys, out)
-    return encode_line(out)
+        add_missing_keys(keys, image, ap)
+    ap("}\n")
+    try:
+        return "".join(parts).encode("utf-8")
+    except UnicodeEncodeError:
+        # Only an unpaired surrogate (a "\\ud800" escape in the input) cannot be UTF-8.
+        raise MalformedRecord("string contains an unpaired surrogate") from None

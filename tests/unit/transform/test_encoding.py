@@ -1,102 +1,179 @@
-"""The line encoder and the number parser it relies on."""
+"""The line is written as JSON text directly: it must be exactly the compact encoding json.dumps
+would give, and N strings must become exact JSON number tokens."""
 
+import base64
 import json
-from decimal import Decimal
 
 import pytest
 
+from benchmarks.corpus import make_records
 from lambdas.transform import flatten
-from lambdas.transform.numbers import InvalidNumber, number_value
+from lambdas.transform.numbers import InvalidNumber, number_token
+
+from .builders import b64, change_record, event, item, number_tokens, run
 
 
-def test_raw_tokens_are_spliced_verbatim():
-    line = flatten.encode_line({"a": b"1.50", "b": [b"1E+5", 2, {"c": b"-0"}], "d": "x"})
-    assert line == b'{"a":1.50,"b":[1E+5,2,{"c":-0}],"d":"x"}\n'
+class Number(str):
+    """A JSON number token kept as its text."""
 
 
-def test_item_text_equal_to_the_placeholder_cannot_corrupt_the_line(monkeypatch):
-    calls = []
-    real = flatten._encode_with_fresh_marker
-    monkeypatch.setattr(flatten, "_encode_with_fresh_marker", lambda obj: calls.append(1) or real(obj))
-    marker = flatten._marker
-    obj = {marker: marker, "n": b"0.1", "s": f'"{marker}"', "l": [marker, b"2.5"]}
-    line = flatten.encode_line(obj)
-    assert calls == [1]
-    assert json.loads(line, parse_float=Decimal) == {
-        marker: marker,
-        "n": Decimal("0.1"),
-        "s": f'"{marker}"',
-        "l": [marker, Decimal("2.5")],
-    }
-    # The module-level state is clean for the next line.
-    assert flatten.encode_line({"n": b"3.5"}) == b'{"n":3.5}\n'
+def canonical(value) -> str:
+    """Compact JSON of a parsed line, numbers written back verbatim; json.dumps for everything else."""
+    if isinstance(value, Number):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{canonical(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(canonical(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
-def test_unexpected_types_are_a_bug_not_silently_written():
-    with pytest.raises(TypeError):
-        flatten.encode_line({"x": object()})
-    assert flatten.encode_line({"n": b"1.5"}) == b'{"n":1.5}\n'
+def assert_canonical(line: bytes) -> None:
+    text = line.decode("utf-8")
+    assert text.endswith("\n")
+    parsed = json.loads(text, parse_int=Number, parse_float=Number, object_pairs_hook=pairs_without_duplicates)
+    assert canonical(parsed) + "\n" == text
 
 
-class TestNumberValue:
-    @pytest.mark.parametrize(
-        ("s", "value"),
-        [
-            ("0", 0),
-            ("42", 42),
-            ("-42", -42),
-            ("007", 7),
-            ("+7", 7),
-            ("9" * 38, int("9" * 38)),
-            ("1" + "0" * 125, 10**125),
-            ("19.99", b"19.99"),
-            ("-0.5", b"-0.5"),
-            ("0.000001", b"0.000001"),
-            ("1E+5", b"1E+5"),
-            ("1e-130", b"1e-130"),
-            ("-0", b"-0"),
-            ("-0.0", b"-0.0"),
-            (".5", b"0.5"),
-            ("5.", b"5"),
-            ("+.5e-3", b"0.5e-3"),
-            ("00.10", b"0.10"),
-            ("1" * 5000, ("1" * 5000).encode()),
-        ],
+def pairs_without_duplicates(pairs):
+    keys = [k for k, _ in pairs]
+    assert len(keys) == len(set(keys)), f"duplicate keys {keys}"
+    return dict(pairs)
+
+
+def lines_of(*changes):
+    response, _ = run(event(*(b64(c) for c in changes)))
+    assert {r["result"] for r in response["records"]} == {"Ok"}
+    return [base64.b64decode(r["data"]) for r in response["records"]]
+
+
+def test_corpus_lines_are_exactly_the_compact_json_encoding():
+    records = make_records(200_000, seed=7)
+    response, _ = run({"records": records})
+    assert len(response["records"]) == len(records)
+    for result in response["records"]:
+        assert result["result"] == "Ok"
+        assert_canonical(base64.b64decode(result["data"]))
+
+
+def test_awkward_names_and_strings_are_escaped_like_json_dumps():
+    text = 'q"uote back\\slash \n\t\x00\x1f \u2028 東京 😀'
+    (line,) = lines_of(
+        change_record(
+            "INSERT",
+            new=item(
+                **{
+                    text: {"S": text},
+                    "m": {"M": {text: {"M": {text: {"N": "1"}}}, "e": {"M": {}}}},
+                    "l": {"L": [{"M": {text: {"S": text}}}, {"SS": [text]}, {"M": {}}, {"L": []}]},
+                }
+            ),
+        )
     )
-    def test_values(self, s, value):
-        result = number_value(s)
-        assert result == value and type(result) is type(value)
+    assert_canonical(line)
+    obj = json.loads(line)
+    assert obj[text] == text
+    assert obj[f"m.{text}.{text}"] == 1
+    assert obj["l"][0] == {text: text}
 
-    @pytest.mark.parametrize(
-        "s",
-        [
-            "",
-            ".",
-            "-",
-            "+",
-            "e5",
-            "1e",
-            "1e+",
-            "1.2.3",
-            "--1",
-            "1-",
-            "NaN",
-            "nan",
-            "inf",
-            "-Infinity",
-            "0x10",
-            " 1",
-            "1 ",
-            "1_0",
-            "\u0661",  # ARABIC-INDIC DIGIT ONE
-            "\uff11",  # FULLWIDTH DIGIT ONE
-            "1,5",
-            None,
-            1,
-            1.5,
-            True,
-        ],
+
+def test_metadata_and_missing_keys_are_part_of_the_same_object():
+    (line,) = lines_of(
+        change_record("REMOVE", old={"other": {"S": "x"}}, keys={"pk": {"S": "K"}, "sk": {"N": "7"}}),
     )
-    def test_rejects(self, s):
-        with pytest.raises(InvalidNumber):
-            number_value(s)
+    assert_canonical(line)
+    obj = json.loads(line)
+    assert list(obj)[:2] == ["_event_name", "_event_id"]
+    assert (obj["other"], obj["pk"], obj["sk"]) == ("x", "K", 7)
+
+
+@pytest.mark.parametrize(
+    ("sent", "token"),
+    [
+        ("0", "0"),
+        ("42", "42"),
+        ("-42", "-42"),
+        ("9" * 38, "9" * 38),
+        ("19.99", "19.99"),
+        ("-0.5", "-0.5"),
+        ("0.000001", "0.000001"),
+        ("1.50", "1.50"),
+        ("-0", "-0"),
+        ("-0.0", "-0.0"),
+        ("1E+5", "1E+5"),
+        ("1e-130", "1e-130"),
+        ("1" * 5000, "1" * 5000),  # no int() on the way, so no int() digit limit
+        # Only what JSON's grammar forbids is normalised:
+        ("007", "7"),
+        ("+7", "7"),
+        ("00.10", "0.10"),
+        (".5", "0.5"),
+        ("5.", "5"),
+        ("+.5e-3", "0.5e-3"),
+        ("-00", "-0"),
+    ],
+)
+def test_number_tokens(sent, token):
+    assert number_token(sent) == token
+    (line,) = lines_of(
+        change_record(
+            "INSERT",
+            new=item(
+                top={"N": sent},
+                m={"M": {"n": {"N": sent}}},
+                l={"L": [{"N": sent}, {"M": {"n": {"N": sent}}}]},
+                ns={"NS": [sent]},
+            ),
+        )
+    )
+    assert_canonical(line)
+    cols = number_tokens(b64(line))
+    num = ("num", token)
+    assert (cols["top"], cols["m.n"], cols["l"], cols["ns"]) == (num, num, [num, {"n": num}], [num])
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "",
+        ".",
+        "-",
+        "+",
+        "e5",
+        "1e",
+        "1e+",
+        "1.2.3",
+        "--1",
+        "1-",
+        "NaN",
+        "nan",
+        "inf",
+        "-Infinity",
+        "0x10",
+        " 1",
+        "1 ",
+        "1_0",
+        "\u0661",  # ARABIC-INDIC DIGIT ONE
+        "\uff11",  # FULLWIDTH DIGIT ONE
+        "1,5",
+        None,
+        1,
+        1.5,
+        True,
+    ],
+)
+def test_number_token_rejects(sent):
+    with pytest.raises(InvalidNumber):
+        number_token(sent)
+
+
+def test_key_caches_are_bounded(monkeypatch):
+    monkeypatch.setattr(flatten, "_CACHE_MAX", 3)
+    for cache in ("_TOP_KEYS", "_NESTED_NAMES", "_OBJECT_KEYS"):
+        monkeypatch.setattr(flatten, cache, {})
+    names = {f"attr{i}": {"S": str(i)} for i in range(10)}
+    (line,) = lines_of(change_record("INSERT", new=item(**names, m={"M": names}, l={"L": [{"M": names}]})))
+    assert_canonical(line)
+    obj = json.loads(line)
+    assert all(obj[f"attr{i}"] == obj[f"m.attr{i}"] == obj["l"][0][f"attr{i}"] == str(i) for i in range(10))
+    assert max(map(len, (flatten._TOP_KEYS, flatten._NESTED_NAMES, flatten._OBJECT_KEYS))) <= 3
