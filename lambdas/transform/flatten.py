@@ -16,11 +16,14 @@ Values: S -> string, N -> exact number, BOOL -> boolean, NULL -> null, B -> base
 sent, SS/NS/BS -> arrays, L -> array of plain values (maps inside lists stay JSON objects), M ->
 flattened into columns; an empty M is the value ``{}`` under its own column.
 
-Why text instead of a dict handed to ``json.dumps``: every column is written once, as
-``,"column":value``, while the item is walked. A string is escaped once by the C escaper; an
-``N`` string is already a JSON number token, so it is checked and copied (no conversion, no
-placeholder to splice back); column keys are escaped once per process and cached. That keeps
-the whole transform cheaper than the plain JSON round trip it replaces (see benchmarks/).
+How, and why this way: the walk appends the line's JSON text, piece by piece, to one list that
+the caller joins once. Every column is written once, as ``,"column":value``; no dict is built and
+no encoder runs a second pass. A string is escaped once by the C escaper; an ``N`` string is
+already a JSON number token, so it is checked and copied; column keys are escaped once per
+process and cached. Each typed value is taken apart with ``dict.popitem()``, the cheapest way
+CPython has, so **the walk consumes the parsed image**: the caller parses every record afresh
+and throws the parse away. This keeps the transform cheaper than the plain JSON round trip it
+replaces (see benchmarks/).
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ __all__ = [
     "MalformedRecord",
     "add_missing_keys",
     "flatten_image",
-    "plain_json",
     "top_level_column",
 ]
 
@@ -45,8 +47,6 @@ SEPARATOR = "."
 
 # The C string escaper (the one json.dumps(ensure_ascii=False) uses): UTF-8 stays UTF-8.
 _json_string: Callable[[str], str] = json.encoder.encode_basestring
-
-Append = Callable[[str], None]
 
 
 class MalformedRecord(Exception):
@@ -69,45 +69,69 @@ def top_level_column(name: str) -> str:
     return col
 
 
-# Attribute names repeat across records, so the JSON text of their keys is built once. Bounded so
-# hostile data cannot grow the caches without limit (past the bound, keys are built every time).
+# --- key text caches -----------------------------------------------------------------------------
+# Attribute names repeat across records, so the JSON text of their keys is built once. Each cache
+# holds at most _CACHE_MAX entries so hostile data cannot grow it without limit; past the bound,
+# keys are built every time.
+
 _CACHE_MAX = 8192
 _TOP_KEYS: dict[str, str] = {}  # attribute name -> ',"column":'
-_NESTED_NAMES: dict[str, str] = {}  # attribute name -> escaped path component, JSON-escaped, no quotes
-_OBJECT_KEYS: dict[str, str] = {}  # map key inside a list -> ',"key":'
+_OBJECT_KEYS: dict[str, str] = {}  # key of a map inside a list -> '"key":'
+_NESTED_KEYS: dict[str, dict[str, str]] = {}  # prefix ',"parent.' -> {name: ',"parent.name":'}
+_nested_key_count = 0
+_CHILD_PREFIXES: dict[str, str] = {}  # ',"parent":' -> ',"parent.'
 
 
 def _top_key(name: str) -> str:
-    key = _TOP_KEYS.get(name)
-    if key is None:
-        key = f",{_json_string(top_level_column(name))}:"
-        if len(_TOP_KEYS) < _CACHE_MAX:
-            _TOP_KEYS[name] = key
+    key = f",{_json_string(top_level_column(name))}:"
+    if len(_TOP_KEYS) < _CACHE_MAX:
+        _TOP_KEYS[name] = key
     return key
-
-
-def _nested_name(name: str) -> str:
-    text = _NESTED_NAMES.get(name)
-    if text is None:
-        component = _escape_component(name) if ("%" in name or "." in name) else name
-        text = _json_string(component)[1:-1]
-        if len(_NESTED_NAMES) < _CACHE_MAX:
-            _NESTED_NAMES[name] = text
-    return text
 
 
 def _object_key(name: str) -> str:
-    key = _OBJECT_KEYS.get(name)
-    if key is None:
-        key = f",{_json_string(name)}:"
-        if len(_OBJECT_KEYS) < _CACHE_MAX:
-            _OBJECT_KEYS[name] = key
+    key = f"{_json_string(name)}:"
+    if len(_OBJECT_KEYS) < _CACHE_MAX:
+        _OBJECT_KEYS[name] = key
     return key
+
+
+def _nested_keys(prefix: str) -> dict[str, str]:
+    keys = _NESTED_KEYS.get(prefix)
+    if keys is None:
+        keys = {}
+        if len(_NESTED_KEYS) < _CACHE_MAX:
+            _NESTED_KEYS[prefix] = keys
+    return keys
+
+
+def _nested_key(keys: dict[str, str], prefix: str, name: str) -> str:
+    global _nested_key_count
+    component = _escape_component(name) if ("%" in name or "." in name) else name
+    key = f'{prefix}{_json_string(component)[1:-1]}":'  # JSON escaping is per character
+    if _nested_key_count < _CACHE_MAX:
+        keys[name] = key
+        _nested_key_count += 1
+    return key
+
+
+def _child_prefix(key: str) -> str:
+    prefix = _CHILD_PREFIXES.get(key)
+    if prefix is None:
+        prefix = key[:-2] + SEPARATOR
+        if len(_CHILD_PREFIXES) < _CACHE_MAX:
+            _CHILD_PREFIXES[key] = prefix
+    return prefix
 
 
 def _column_of(key: str) -> str:
     """The column name inside a key text ``,"column":`` (for error messages)."""
     return json.loads(key[1:-1])
+
+
+# --- the strict path -------------------------------------------------------------------------------
+# Validates everything and names the problem. The loops further down only shortcut the common
+# cases and defer to it for anything else.
 
 
 def _check_b64(v: object) -> str:
@@ -131,120 +155,161 @@ def _string_array(v: list[str]) -> str:
     return "[" + ",".join(map(_json_string, v)) + "]"
 
 
-def plain_json(av: Any) -> str:
-    """JSON text of one typed attribute value (maps stay nested objects).
+_NOT_ONE_TAG = "attribute value is not an object with exactly one type tag"
 
-    This is the strict path: it validates everything and names the problem. The loops below
-    only shortcut the common cases and defer to it for anything else.
-    """
+
+def _write_value(av: Any, parts: list[str]) -> None:
+    """Append the JSON text of one typed attribute value ``av`` (maps stay nested objects)."""
     if type(av) is not dict or len(av) != 1:
-        raise _MalformedValue("attribute value is not an object with exactly one type tag")
-    (tag,) = av
-    v = av[tag]
-    if tag == "S":
-        if type(v) is str:
-            return _json_string(v)
-        raise _MalformedValue("S value is not a string")
-    if tag == "N":
-        return _number(v)
-    if tag == "M":
-        if type(v) is not dict:
-            raise _MalformedValue("M value is not an object")
-        return _object_json(v)
-    if tag == "L":
+        raise _MalformedValue(_NOT_ONE_TAG)
+    tag, v = av.popitem()
+    _write_typed(tag, v, parts)
+
+
+def _write_typed(tag: object, v: Any, parts: list[str]) -> None:
+    ap = parts.append
+    # Ordered by how often each tag reaches this path (S, N and M rarely do).
+    if tag == "BOOL":
+        if type(v) is not bool:
+            raise _MalformedValue("BOOL value is not a boolean")
+        ap("true" if v else "false")
+    elif tag == "L":
         if type(v) is not list:
             raise _MalformedValue("L value is not an array")
-        return _array_json(v)
-    if tag == "BOOL":
-        if type(v) is bool:
-            return "true" if v else "false"
-        raise _MalformedValue("BOOL value is not a boolean")
-    if tag == "NULL":
-        if v is True:
-            return "null"
-        raise _MalformedValue("NULL value is not true")
-    if tag == "SS":
-        if type(v) is list:
-            try:
-                return _string_array(v)
-            except TypeError:
-                pass
-        raise _MalformedValue("SS value is not an array of strings")
-    if tag == "NS":
+        _write_array(v, parts)
+    elif tag == "NULL":
+        if v is not True:
+            raise _MalformedValue("NULL value is not true")
+        ap("null")
+    elif tag == "SS":
+        try:
+            if type(v) is not list:
+                raise TypeError
+            ap(_string_array(v))  # TypeError for a non-string element
+        except TypeError:
+            raise _MalformedValue("SS value is not an array of strings") from None
+    elif tag == "NS":
         if type(v) is not list:
             raise _MalformedValue("NS value is not an array")
-        return "[" + ",".join([_number(x) for x in v]) + "]"
-    if tag == "B":
-        return _json_string(_check_b64(v))
-    if tag == "BS":
+        ap(
+            "["
+            + ",".join([x if type(x) is str and x.isdigit() and x.isascii() and x[0] != "0" else _number(x) for x in v])
+            + "]"
+        )
+    elif tag == "S":
+        if type(v) is not str:
+            raise _MalformedValue("S value is not a string")
+        ap(_json_string(v))
+    elif tag == "N":
+        ap(_number(v))
+    elif tag == "M":
+        if type(v) is not dict:
+            raise _MalformedValue("M value is not an object")
+        _write_object(v, parts)
+    elif tag == "B":
+        ap(_json_string(_check_b64(v)))
+    elif tag == "BS":
         if type(v) is not list:
             raise _MalformedValue("BS value is not an array")
-        return _string_array([_check_b64(x) for x in v])
-    raise _MalformedValue("unknown type tag")
+        ap(_string_array([_check_b64(x) for x in v]))
+    else:
+        raise _MalformedValue("unknown type tag")
 
 
-# The loops below inline S, N and M (nearly all values in real items). An exception in a
-# shortcut only means "not the common case" (a non-dict value, several tags, a non-string S or
-# N...) and sends the value to plain_json(), which raises the precise error. Try blocks cost
-# nothing until they fire. `(tag,) = av` both extracts the only key and rejects any other count.
-# A shortcut that fails after writing a key always ends in a malformed value, so the record
-# (and its half-written text) is discarded. An N string that is a plain integer without leading
-# zeros is its own JSON token; number_token() checks everything else.
+# --- the hot loops -----------------------------------------------------------------------------------
+# They inline S, N and M (nearly all values in real items). `len(av) != 1` plus popitem() takes
+# a typed value apart; anything that is not a one-key dict raises there (TypeError or
+# AttributeError) and is malformed. After that, an exception
+# in a shortcut only means "not the common case" (a non-string S or N, an N that is not a plain
+# integer...) and the value goes to _write_typed(). A shortcut that fails after writing a key
+# always ends in a malformed value, so the record (and its half-written text) is discarded. An N
+# string made of ASCII digits without a leading zero is its own JSON token; number_token()
+# checks and, where JSON requires it, normalises everything else. Try blocks cost nothing until
+# they fire.
 
 _SHORTCUT_MISSES = (AttributeError, TypeError, ValueError)
 
 
-def _object_json(m: dict[str, Any]) -> str:
-    parts: list[str] = []
+def _write_object(m: dict[str, Any], parts: list[str]) -> None:
+    """A map inside a list: a nested JSON object with its keys as they are."""
+    if not m:
+        parts.append("{}")
+        return
     ap = parts.append
+    ap("{")
     for name, av in m.items():
         ap(_OBJECT_KEYS.get(name) or _object_key(name))
         try:
-            (tag,) = av
-            v = av[tag]
+            if len(av) != 1:
+                raise TypeError
+            tag, v = av.popitem()
+        except _SHORTCUT_MISSES:
+            raise _MalformedValue(_NOT_ONE_TAG) from None
+        try:
             if tag == "S":
                 ap(_json_string(v))
+                ap(",")
                 continue
             if tag == "N":
                 ap(v if v.isdigit() and v.isascii() and v[0] != "0" else number_token(v))
+                ap(",")
                 continue
         except _SHORTCUT_MISSES:
             pass
-        ap(plain_json(av))
-    return "{" + "".join(parts)[1:] + "}"
+        _write_typed(tag, v, parts)
+        ap(",")
+    parts[-1] = "}"  # the last ","
 
 
-def _array_json(items: list[Any]) -> str:
-    parts: list[str] = []
+def _write_array(items: list[Any], parts: list[str]) -> None:
+    if not items:
+        parts.append("[]")
+        return
     ap = parts.append
+    ap("[")
     for av in items:
         try:
-            (tag,) = av
-            v = av[tag]
+            if len(av) != 1:
+                raise TypeError
+            tag, v = av.popitem()
+        except _SHORTCUT_MISSES:
+            raise _MalformedValue(_NOT_ONE_TAG) from None
+        try:
             if tag == "S":
                 ap(_json_string(v))
+                ap(",")
                 continue
             if tag == "N":
                 ap(v if v.isdigit() and v.isascii() and v[0] != "0" else number_token(v))
-                continue
-            if tag == "M" and type(v) is dict:
-                ap(_object_json(v))
+                ap(",")
                 continue
         except _SHORTCUT_MISSES:
             pass
-        ap(plain_json(av))
-    return "[" + ",".join(parts) + "]"
+        else:
+            if tag == "M" and type(v) is dict:
+                _write_object(v, parts)
+                ap(",")
+                continue
+        _write_typed(tag, v, parts)
+        ap(",")
+    parts[-1] = "]"  # the last ","
 
 
-def _flatten_map(m: dict[str, Any], prefix: str, ap: Append) -> None:
+def _flatten_map(m: dict[str, Any], prefix: str, parts: list[str]) -> None:
     """Columns of nested map ``m``; ``prefix`` is the key text so far: ``,"parent.``."""
+    ap = parts.append
+    keys = _NESTED_KEYS.get(prefix) or _nested_keys(prefix)
     key = prefix + '":'
     try:
         for name, av in m.items():
-            key = f'{prefix}{_NESTED_NAMES.get(name) or _nested_name(name)}":'
+            key = keys.get(name) or _nested_key(keys, prefix, name)
             try:
-                (tag,) = av
-                v = av[tag]
+                if len(av) != 1:
+                    raise TypeError
+                tag, v = av.popitem()
+            except _SHORTCUT_MISSES:
+                raise _MalformedValue(_NOT_ONE_TAG) from None
+            try:
                 if tag == "S":
                     ap(key)
                     ap(_json_string(v))
@@ -256,30 +321,38 @@ def _flatten_map(m: dict[str, Any], prefix: str, ap: Append) -> None:
             except _SHORTCUT_MISSES:
                 pass
             else:
-                # Outside the try: an error while flattening must not fall back to plain_json().
+                # Outside the try: an error while flattening must not fall back to _write_typed().
                 if tag == "M" and type(v) is dict:
                     if v:
-                        _flatten_map(v, key[:-2] + SEPARATOR, ap)
+                        _flatten_map(v, _CHILD_PREFIXES.get(key) or _child_prefix(key), parts)
                     else:
                         ap(key)
                         ap("{}")  # lossless: an empty map is a value of its own
                     continue
             ap(key)
-            ap(plain_json(av))
+            _write_typed(tag, v, parts)
     except _MalformedValue as exc:
         raise MalformedRecord(f"malformed attribute value at {_column_of(key)[:200]!r}: {exc}") from None
 
 
-def flatten_image(image: dict[str, Any], ap: Append) -> None:
-    """Write the columns of the typed item ``image`` as ``,"column":value`` pieces to ``ap``."""
+def flatten_image(image: dict[str, Any], parts: list[str]) -> None:
+    """Append the columns of the typed item ``image`` to ``parts`` as ``,"column":value`` text.
+
+    Consumes ``image``: every typed value in it is emptied.
+    """
+    ap = parts.append
     cache = _TOP_KEYS
     key = ',"":'  # named in an error only once set by the loop
     try:
         for name, av in image.items():
             key = cache.get(name) or _top_key(name)
             try:
-                (tag,) = av
-                v = av[tag]
+                if len(av) != 1:
+                    raise TypeError
+                tag, v = av.popitem()
+            except _SHORTCUT_MISSES:
+                raise _MalformedValue(_NOT_ONE_TAG) from None
+            try:
                 if tag == "S":
                     ap(key)
                     ap(_json_string(v))
@@ -293,25 +366,24 @@ def flatten_image(image: dict[str, Any], ap: Append) -> None:
             else:
                 if tag == "M" and type(v) is dict:
                     if v:
-                        _flatten_map(v, key[:-2] + SEPARATOR, ap)
+                        _flatten_map(v, _CHILD_PREFIXES.get(key) or _child_prefix(key), parts)
                     else:
                         ap(key)
                         ap("{}")
                     continue
             ap(key)
-            ap(plain_json(av))
+            _write_typed(tag, v, parts)
     except _MalformedValue as exc:
         raise MalformedRecord(f"malformed attribute value at {_column_of(key)[:200]!r}: {exc}") from None
 
 
-def add_missing_keys(keys: dict[str, Any], image: dict[str, Any], ap: Append) -> None:
-    """Write key attributes that the image lacks (the image's value wins when both have one)."""
+def add_missing_keys(keys: dict[str, Any], image: dict[str, Any], parts: list[str]) -> None:
+    """Append key attributes that the image lacks (the image's value wins when both have one)."""
     for name, av in keys.items():
         if name not in image:  # column names are injective: same name, same column
-            key = _top_key(name)
+            key = _TOP_KEYS.get(name) or _top_key(name)
+            parts.append(key)
             try:
-                value = plain_json(av)
+                _write_value(av, parts)
             except _MalformedValue as exc:
                 raise MalformedRecord(f"malformed attribute value at {_column_of(key)[:200]!r}: {exc}") from None
-            ap(key)
-            ap(value)

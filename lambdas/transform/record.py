@@ -205,15 +205,14 @@ def transform_data(data: object, sequence_number: object, shard_id: object) -> b
         f"{_K_SHARD_ID}{_json_string(shard_id) if type(shard_id) is str else 'null'}"
         f"{_DELETED_TEXT[is_deleted, is_ttl]}"
     ]
-    ap = parts.append
     if image is None:
         # KEYS_ONLY / OLD_IMAGE / NEW_IMAGE views omit the image this event needs: keys only.
-        flatten_image(keys, ap)
+        flatten_image(keys, parts)
     else:
-        flatten_image(image, ap)
+        flatten_image(image, parts)
         # Key attributes are always present, even if an image lacks them; image values win.
-        add_missing_keys(keys, image, ap)
-    ap("}\n")
+        add_missing_keys(keys, image, parts)
+    parts.append("}\n")
     try:
         return "".join(parts).encode("utf-8")
     except UnicodeEncodeError:

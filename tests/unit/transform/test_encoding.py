@@ -169,11 +169,17 @@ def test_number_token_rejects(sent):
 
 def test_key_caches_are_bounded(monkeypatch):
     monkeypatch.setattr(flatten, "_CACHE_MAX", 3)
-    for cache in ("_TOP_KEYS", "_NESTED_NAMES", "_OBJECT_KEYS"):
+    for cache in ("_TOP_KEYS", "_OBJECT_KEYS", "_NESTED_KEYS", "_CHILD_PREFIXES"):
         monkeypatch.setattr(flatten, cache, {})
+    monkeypatch.setattr(flatten, "_nested_key_count", 0)
     names = {f"attr{i}": {"S": str(i)} for i in range(10)}
-    (line,) = lines_of(change_record("INSERT", new=item(**names, m={"M": names}, l={"L": [{"M": names}]})))
-    assert_canonical(line)
-    obj = json.loads(line)
-    assert all(obj[f"attr{i}"] == obj[f"m.attr{i}"] == obj["l"][0][f"attr{i}"] == str(i) for i in range(10))
-    assert max(map(len, (flatten._TOP_KEYS, flatten._NESTED_NAMES, flatten._OBJECT_KEYS))) <= 3
+    maps = {f"map{i}": {"M": {"inner": {"M": dict(names)}}} for i in range(5)}
+    for _ in range(2):  # the second record meets full caches
+        (line,) = lines_of(change_record("INSERT", new=item(**names, **maps, l={"L": [{"M": names}]})))
+        assert_canonical(line)
+        obj = json.loads(line)
+        for i in range(10):
+            assert obj[f"attr{i}"] == obj[f"map4.inner.attr{i}"] == obj["l"][0][f"attr{i}"] == str(i)
+    assert len(flatten._TOP_KEYS) == len(flatten._OBJECT_KEYS) == len(flatten._CHILD_PREFIXES) == 3
+    assert len(flatten._NESTED_KEYS) == 3
+    assert sum(map(len, flatten._NESTED_KEYS.values())) == flatten._nested_key_count == 3

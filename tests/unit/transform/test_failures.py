@@ -122,10 +122,10 @@ def test_output_over_firehose_record_limit_fails(monkeypatch):
 def test_unexpected_exception_costs_one_record(monkeypatch):
     real = record.flatten_image
 
-    def flaky(image, out):
+    def flaky(image, *args):
         if "boom" in image:
             raise KeyError("simulated bug")
-        return real(image, out)
+        return real(image, *args)
 
     monkeypatch.setattr(record, "flatten_image", flaky)
     bad = b64(change_record("INSERT", new=item(boom={"S": "x"})))
