@@ -96,12 +96,15 @@ def _object_key(name: str) -> str:
     return key
 
 
+_UNCACHED: dict[str, str] = {}  # handed out for new prefixes once _NESTED_KEYS is full; stays empty
+
+
 def _nested_keys(prefix: str) -> dict[str, str]:
     keys = _NESTED_KEYS.get(prefix)
     if keys is None:
-        keys = {}
-        if len(_NESTED_KEYS) < _CACHE_MAX:
-            _NESTED_KEYS[prefix] = keys
+        if len(_NESTED_KEYS) >= _CACHE_MAX:
+            return _UNCACHED
+        keys = _NESTED_KEYS[prefix] = {}
     return keys
 
 
@@ -109,7 +112,7 @@ def _nested_key(keys: dict[str, str], prefix: str, name: str) -> str:
     global _nested_key_count
     component = _escape_component(name) if ("%" in name or "." in name) else name
     key = f'{prefix}{_json_string(component)[1:-1]}":'  # JSON escaping is per character
-    if _nested_key_count < _CACHE_MAX:
+    if keys is not _UNCACHED and _nested_key_count < _CACHE_MAX:  # one bound for all prefixes
         keys[name] = key
         _nested_key_count += 1
     return key
@@ -217,17 +220,20 @@ def _write_typed(tag: object, v: Any, parts: list[str]) -> None:
 
 
 # --- the hot loops -----------------------------------------------------------------------------------
-# They inline S, N and M (nearly all values in real items). `len(av) != 1` plus popitem() takes
-# a typed value apart; anything that is not a one-key dict raises there (TypeError or
-# AttributeError) and is malformed. After that, an exception
-# in a shortcut only means "not the common case" (a non-string S or N, an N that is not a plain
-# integer...) and the value goes to _write_typed(). A shortcut that fails after writing a key
-# always ends in a malformed value, so the record (and its half-written text) is discarded. An N
-# string made of ASCII digits without a leading zero is its own JSON token; number_token()
-# checks and, where JSON requires it, normalises everything else. Try blocks cost nothing until
-# they fire.
+# They inline S, N, M and BOOL (nearly all values in real items).
+# * popitem() takes a typed value apart. Anything that is not a dict with exactly one key raises
+#   there or leaves the dict non-empty: malformed.
+# * After that, an exception in a shortcut only means "not the common case" (a non-string S or
+#   N, an N that is not a plain integer...) and the value goes to _write_typed(), which names the
+#   problem if there is one. A shortcut that fails after writing a key always ends in a malformed
+#   value, so the record (and its half-written text) is discarded.
+# * An N string of ASCII digits without a leading zero is its own JSON token; number_token()
+#   checks and, where JSON requires it, normalises everything else.
+# Try blocks cost nothing until they fire.
 
 _SHORTCUT_MISSES = (AttributeError, TypeError, ValueError)
+# popitem() of anything but a non-empty dict (a dict left non-empty had more than one tag).
+_NOT_A_TYPED_VALUE = (AttributeError, KeyError, TypeError)
 
 
 def _write_object(m: dict[str, Any], parts: list[str]) -> None:
@@ -240,11 +246,11 @@ def _write_object(m: dict[str, Any], parts: list[str]) -> None:
     for name, av in m.items():
         ap(_OBJECT_KEYS.get(name) or _object_key(name))
         try:
-            if len(av) != 1:
-                raise TypeError
             tag, v = av.popitem()
-        except _SHORTCUT_MISSES:
+        except _NOT_A_TYPED_VALUE:
             raise _MalformedValue(_NOT_ONE_TAG) from None
+        if av:
+            raise _MalformedValue(_NOT_ONE_TAG)
         try:
             if tag == "S":
                 ap(_json_string(v))
@@ -269,11 +275,11 @@ def _write_array(items: list[Any], parts: list[str]) -> None:
     ap("[")
     for av in items:
         try:
-            if len(av) != 1:
-                raise TypeError
             tag, v = av.popitem()
-        except _SHORTCUT_MISSES:
+        except _NOT_A_TYPED_VALUE:
             raise _MalformedValue(_NOT_ONE_TAG) from None
+        if av:
+            raise _MalformedValue(_NOT_ONE_TAG)
         try:
             if tag == "S":
                 ap(_json_string(v))
@@ -299,16 +305,16 @@ def _flatten_map(m: dict[str, Any], prefix: str, parts: list[str]) -> None:
     """Columns of nested map ``m``; ``prefix`` is the key text so far: ``,"parent.``."""
     ap = parts.append
     keys = _NESTED_KEYS.get(prefix) or _nested_keys(prefix)
-    key = prefix + '":'
+    key = ""
     try:
         for name, av in m.items():
             key = keys.get(name) or _nested_key(keys, prefix, name)
             try:
-                if len(av) != 1:
-                    raise TypeError
                 tag, v = av.popitem()
-            except _SHORTCUT_MISSES:
+            except _NOT_A_TYPED_VALUE:
                 raise _MalformedValue(_NOT_ONE_TAG) from None
+            if av:
+                raise _MalformedValue(_NOT_ONE_TAG)
             try:
                 if tag == "S":
                     ap(key)
@@ -329,10 +335,15 @@ def _flatten_map(m: dict[str, Any], prefix: str, parts: list[str]) -> None:
                         ap(key)
                         ap("{}")  # lossless: an empty map is a value of its own
                     continue
+                if tag == "BOOL" and type(v) is bool:
+                    ap(key)
+                    ap("true" if v else "false")
+                    continue
             ap(key)
             _write_typed(tag, v, parts)
     except _MalformedValue as exc:
-        raise MalformedRecord(f"malformed attribute value at {_column_of(key)[:200]!r}: {exc}") from None
+        column = _column_of(key or prefix + '":')
+        raise MalformedRecord(f"malformed attribute value at {column[:200]!r}: {exc}") from None
 
 
 def flatten_image(image: dict[str, Any], parts: list[str]) -> None:
@@ -347,11 +358,11 @@ def flatten_image(image: dict[str, Any], parts: list[str]) -> None:
         for name, av in image.items():
             key = cache.get(name) or _top_key(name)
             try:
-                if len(av) != 1:
-                    raise TypeError
                 tag, v = av.popitem()
-            except _SHORTCUT_MISSES:
+            except _NOT_A_TYPED_VALUE:
                 raise _MalformedValue(_NOT_ONE_TAG) from None
+            if av:
+                raise _MalformedValue(_NOT_ONE_TAG)
             try:
                 if tag == "S":
                     ap(key)
@@ -370,6 +381,10 @@ def flatten_image(image: dict[str, Any], parts: list[str]) -> None:
                     else:
                         ap(key)
                         ap("{}")
+                    continue
+                if tag == "BOOL" and type(v) is bool:
+                    ap(key)
+                    ap("true" if v else "false")
                     continue
             ap(key)
             _write_typed(tag, v, parts)

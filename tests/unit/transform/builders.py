@@ -122,3 +122,34 @@ def transform_one(change: dict[str, Any]) -> dict[str, Any]:
     (result,) = response["records"]
     assert result["result"] == "Ok", result
     return parse_line(result["data"])
+
+
+# --- the line must be exactly what json.dumps would write -------------------------------------------
+
+
+class Number(str):
+    """A JSON number token kept as its text."""
+
+
+def canonical(value: Any) -> str:
+    """Compact JSON of a parsed line, numbers written back verbatim; json.dumps for everything else."""
+    if isinstance(value, Number):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{canonical(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(canonical(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def assert_canonical(line: bytes) -> None:
+    text = line.decode("utf-8")
+    assert text.endswith("\n")
+    parsed = json.loads(text, parse_int=Number, parse_float=Number, object_pairs_hook=pairs_without_duplicates)
+    assert canonical(parsed) + "\n" == text
+
+
+def pairs_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    assert len(keys) == len(set(keys)), f"duplicate keys {keys}"
+    return dict(pairs)

@@ -10,35 +10,7 @@ from benchmarks.corpus import make_records
 from lambdas.transform import flatten
 from lambdas.transform.numbers import InvalidNumber, number_token
 
-from .builders import b64, change_record, event, item, number_tokens, run
-
-
-class Number(str):
-    """A JSON number token kept as its text."""
-
-
-def canonical(value) -> str:
-    """Compact JSON of a parsed line, numbers written back verbatim; json.dumps for everything else."""
-    if isinstance(value, Number):
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{canonical(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(canonical(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False)
-
-
-def assert_canonical(line: bytes) -> None:
-    text = line.decode("utf-8")
-    assert text.endswith("\n")
-    parsed = json.loads(text, parse_int=Number, parse_float=Number, object_pairs_hook=pairs_without_duplicates)
-    assert canonical(parsed) + "\n" == text
-
-
-def pairs_without_duplicates(pairs):
-    keys = [k for k, _ in pairs]
-    assert len(keys) == len(set(keys)), f"duplicate keys {keys}"
-    return dict(pairs)
+from .builders import assert_canonical, b64, change_record, event, item, number_tokens, run
 
 
 def lines_of(*changes):
@@ -183,3 +155,4 @@ def test_key_caches_are_bounded(monkeypatch):
     assert len(flatten._TOP_KEYS) == len(flatten._OBJECT_KEYS) == len(flatten._CHILD_PREFIXES) == 3
     assert len(flatten._NESTED_KEYS) == 3
     assert sum(map(len, flatten._NESTED_KEYS.values())) == flatten._nested_key_count == 3
+    assert flatten._UNCACHED == {}

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from lambdas.transform import handler as transform_handler
 
-from .builders import b64, change_record, event, item_columns, number_tokens, parse_line, run
+from .builders import assert_canonical, b64, change_record, event, item_columns, number_tokens, parse_line, run
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -128,6 +128,8 @@ def test_any_item_survives_marshal_then_flatten(image, event_name):
     assert item_columns(parse_line(result["data"])) == expected_columns(image, Decimal)
     # ... and every number token carries exactly the digits that were sent.
     assert item_columns(number_tokens(result["data"])) == expected_columns(image, lambda n: ("num", n))
+    # ... in exactly the compact form json.dumps would give.
+    assert_canonical(base64.b64decode(result["data"]))
 
 
 garbage = st.one_of(
