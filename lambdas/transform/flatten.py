@@ -70,11 +70,13 @@ def top_level_column(name: str) -> str:
 
 
 # --- key text caches -----------------------------------------------------------------------------
-# Attribute names repeat across records, so the JSON text of their keys is built once. Each cache
-# holds at most _CACHE_MAX entries so hostile data cannot grow it without limit; past the bound,
-# keys are built every time.
+# Attribute names repeat across records, so the JSON text of their keys is built once. A warm
+# container keeps the caches, so they are bounded for hostile data: at most _CACHE_MAX entries
+# each, and only key texts of at most _CACHED_KEY_CHARS characters (deep paths of long names
+# would otherwise make a single record cache megabytes). Past a bound, keys are built every time.
 
-_CACHE_MAX = 8192
+_CACHE_MAX = 4096
+_CACHED_KEY_CHARS = 256
 _TOP_KEYS: dict[str, str] = {}  # attribute name -> ',"column":'
 _OBJECT_KEYS: dict[str, str] = {}  # key of a map inside a list -> '"key":'
 _NESTED_KEYS: dict[str, dict[str, str]] = {}  # prefix ',"parent.' -> {name: ',"parent.name":'}
@@ -84,25 +86,25 @@ _CHILD_PREFIXES: dict[str, str] = {}  # ',"parent":' -> ',"parent.'
 
 def _top_key(name: str) -> str:
     key = f",{_json_string(top_level_column(name))}:"
-    if len(_TOP_KEYS) < _CACHE_MAX:
+    if len(_TOP_KEYS) < _CACHE_MAX and len(key) <= _CACHED_KEY_CHARS:
         _TOP_KEYS[name] = key
     return key
 
 
 def _object_key(name: str) -> str:
     key = f"{_json_string(name)}:"
-    if len(_OBJECT_KEYS) < _CACHE_MAX:
+    if len(_OBJECT_KEYS) < _CACHE_MAX and len(key) <= _CACHED_KEY_CHARS:
         _OBJECT_KEYS[name] = key
     return key
 
 
-_UNCACHED: dict[str, str] = {}  # handed out for new prefixes once _NESTED_KEYS is full; stays empty
+_UNCACHED: dict[str, str] = {}  # handed out for prefixes that are not cached; stays empty
 
 
 def _nested_keys(prefix: str) -> dict[str, str]:
     keys = _NESTED_KEYS.get(prefix)
     if keys is None:
-        if len(_NESTED_KEYS) >= _CACHE_MAX:
+        if len(_NESTED_KEYS) >= _CACHE_MAX or len(prefix) > _CACHED_KEY_CHARS:
             return _UNCACHED
         keys = _NESTED_KEYS[prefix] = {}
     return keys
@@ -112,7 +114,8 @@ def _nested_key(keys: dict[str, str], prefix: str, name: str) -> str:
     global _nested_key_count
     component = _escape_component(name) if ("%" in name or "." in name) else name
     key = f'{prefix}{_json_string(component)[1:-1]}":'  # JSON escaping is per character
-    if keys is not _UNCACHED and _nested_key_count < _CACHE_MAX:  # one bound for all prefixes
+    # One entry bound for all prefixes together.
+    if keys is not _UNCACHED and _nested_key_count < _CACHE_MAX and len(key) <= _CACHED_KEY_CHARS:
         keys[name] = key
         _nested_key_count += 1
     return key
@@ -122,7 +125,7 @@ def _child_prefix(key: str) -> str:
     prefix = _CHILD_PREFIXES.get(key)
     if prefix is None:
         prefix = key[:-2] + SEPARATOR
-        if len(_CHILD_PREFIXES) < _CACHE_MAX:
+        if len(_CHILD_PREFIXES) < _CACHE_MAX and len(key) <= _CACHED_KEY_CHARS:
             _CHILD_PREFIXES[key] = prefix
     return prefix
 

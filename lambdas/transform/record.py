@@ -136,7 +136,7 @@ def _repeated_json_string(s: str) -> str:
     text = _REPEATED_TEXT.get(s)
     if text is None:
         text = _json_string(s)
-        if len(_REPEATED_TEXT) < 64:
+        if len(_REPEATED_TEXT) < 64 and len(s) <= 256:
             _REPEATED_TEXT[s] = text
     return text
 
@@ -205,13 +205,18 @@ def transform_data(data: object, sequence_number: object, shard_id: object) -> b
         f"{_K_SHARD_ID}{_json_string(shard_id) if type(shard_id) is str else 'null'}"
         f"{_DELETED_TEXT[is_deleted, is_ttl]}"
     ]
-    if image is None:
-        # KEYS_ONLY / OLD_IMAGE / NEW_IMAGE views omit the image this event needs: keys only.
-        flatten_image(keys, parts)
-    else:
-        flatten_image(image, parts)
-        # Key attributes are always present, even if an image lacks them; image values win.
-        add_missing_keys(keys, image, parts)
+    try:
+        if image is None:
+            # KEYS_ONLY / OLD_IMAGE / NEW_IMAGE views omit the image this event needs: keys only.
+            flatten_image(keys, parts)
+        else:
+            flatten_image(image, parts)
+            # Key attributes are always present, even if an image lacks them; image values win.
+            add_missing_keys(keys, image, parts)
+    except RecursionError:
+        # The walk recurses once or twice per level. DynamoDB allows 32 levels; the parser takes
+        # far more (on 3.12+ its limit is separate from Python's), so this is not a bug.
+        raise MalformedRecord("data is nested too deeply") from None
     parts.append("}\n")
     try:
         return "".join(parts).encode("utf-8")

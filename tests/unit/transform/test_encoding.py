@@ -156,3 +156,30 @@ def test_key_caches_are_bounded(monkeypatch):
     assert len(flatten._NESTED_KEYS) == 3
     assert sum(map(len, flatten._NESTED_KEYS.values())) == flatten._nested_key_count == 3
     assert flatten._UNCACHED == {}
+
+
+def test_long_key_texts_are_not_cached(monkeypatch):
+    # Deep paths of long names would make every record cache megabytes in a warm container.
+    for cache in ("_TOP_KEYS", "_OBJECT_KEYS", "_NESTED_KEYS", "_CHILD_PREFIXES"):
+        monkeypatch.setattr(flatten, cache, {})
+    monkeypatch.setattr(flatten, "_nested_key_count", 0)
+    long = "n" * flatten._CACHED_KEY_CHARS
+    value = {"S": "x"}
+    for level in range(5):
+        value = {"M": {f"{level}{long}": value, "short": {"N": "1"}}}
+    (line,) = lines_of(change_record("INSERT", new=item(**{long: value}, l={"L": [{"M": {long: {"S": "y"}}}]})))
+    assert_canonical(line)
+    obj = json.loads(line)
+    assert obj[".".join([long, *(f"{level}{long}" for level in reversed(range(5)))])] == "x"
+    assert obj[f"{long}.4{long}.short"] == 1
+    texts = [
+        *flatten._TOP_KEYS.values(),
+        *flatten._OBJECT_KEYS.values(),
+        *flatten._NESTED_KEYS,
+        *(key for keys in flatten._NESTED_KEYS.values() for key in keys.values()),
+        *flatten._CHILD_PREFIXES,
+        *flatten._CHILD_PREFIXES.values(),
+    ]
+    assert texts and max(map(len, texts)) <= flatten._CACHED_KEY_CHARS
+    assert long not in "".join(texts)
+    assert flatten._UNCACHED == {}

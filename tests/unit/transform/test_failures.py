@@ -2,6 +2,7 @@
 
 import base64
 import json
+import sys
 
 import pytest
 
@@ -177,3 +178,17 @@ class TestMalformedEvent:
         response, logs = run({"invocationId": "x", "records": []})
         assert response == {"records": []}
         assert logs[0]["records"] == 0
+
+
+@pytest.mark.parametrize("shape", ["list", "map in list"])
+def test_nesting_too_deep_for_the_walk_fails_with_a_reason(monkeypatch, shape):
+    # On Python 3.12+ the parser's depth limit is separate from Python's, so a record can parse
+    # and still be too deep to walk (DynamoDB itself allows 32 levels).
+    value = {"S": "x"}
+    for _ in range(sys.getrecursionlimit()):
+        value = {"L": [value]} if shape == "list" else {"L": [{"M": {"a": value}}]}
+    change = change_record("INSERT", new=item(deep=value))
+    monkeypatch.setattr(record, "_parse", lambda text: change)
+    response, logs = run(event(b64(change_record("INSERT", new=item()))))
+    assert response["records"][0]["result"] == "ProcessingFailed"
+    assert logs[0]["failures"][0]["reason"] == "data is nested too deeply"
