@@ -9,8 +9,9 @@ import pytest
 from benchmarks.corpus import make_records
 from lambdas.transform import flatten
 from lambdas.transform.numbers import InvalidNumber, number_token
+from lambdas.transform.record import METADATA_COLUMNS
 
-from .builders import assert_canonical, b64, change_record, event, item, number_tokens, run
+from .builders import SHARD, assert_canonical, b64, change_record, event, item, number_tokens, run
 
 
 def lines_of(*changes):
@@ -55,7 +56,8 @@ def test_metadata_and_missing_keys_are_part_of_the_same_object():
     )
     assert_canonical(line)
     obj = json.loads(line)
-    assert list(obj)[:2] == ["_event_name", "_event_id"]
+    assert list(obj)[: len(METADATA_COLUMNS)] == list(METADATA_COLUMNS)  # the text is written by hand
+    assert (obj["_is_deleted"], obj["_is_ttl_delete"], obj["_shard_id"]) == (True, False, SHARD)
     assert (obj["other"], obj["pk"], obj["sk"]) == ("x", "K", 7)
 
 
