@@ -304,14 +304,24 @@ def _write_array(items: list[Any], parts: list[str]) -> None:
     parts[-1] = "]"  # the last ","
 
 
-def _flatten_map(m: dict[str, Any], prefix: str, parts: list[str]) -> None:
-    """Columns of nested map ``m``; ``prefix`` is the key text so far: ``,"parent.``."""
+_TOP_PREFIX = ',"'  # the key text before a top-level column name
+
+
+def _column_key(keys: dict[str, str], prefix: str, name: str) -> str:
+    """Key text for ``name`` under ``prefix`` when ``keys`` (the prefix's cache) lacks it."""
+    if keys is _TOP_KEYS:
+        return _top_key(name)  # top-level names also follow the reserved-"_" rule
+    return _nested_key(keys, prefix, name)
+
+
+def _flatten_map(m: dict[str, Any], prefix: str, keys: dict[str, str], parts: list[str]) -> None:
+    """Columns of map ``m``; ``prefix`` is the key text so far (``,"`` or ``,"parent.``) and
+    ``keys`` caches the key texts under it."""
     ap = parts.append
-    keys = _NESTED_KEYS.get(prefix) or _nested_keys(prefix)
     key = ""
     try:
         for name, av in m.items():
-            key = keys.get(name) or _nested_key(keys, prefix, name)
+            key = keys.get(name) or _column_key(keys, prefix, name)
             try:
                 tag, v = av.popitem()
             except _NOT_A_TYPED_VALUE:
@@ -333,7 +343,8 @@ def _flatten_map(m: dict[str, Any], prefix: str, parts: list[str]) -> None:
                 # Outside the try: an error while flattening must not fall back to _write_typed().
                 if tag == "M" and type(v) is dict:
                     if v:
-                        _flatten_map(v, _CHILD_PREFIXES.get(key) or _child_prefix(key), parts)
+                        child = _CHILD_PREFIXES.get(key) or _child_prefix(key)
+                        _flatten_map(v, child, _NESTED_KEYS.get(child) or _nested_keys(child), parts)
                     else:
                         ap(key)
                         ap("{}")  # lossless: an empty map is a value of its own
@@ -354,45 +365,7 @@ def flatten_image(image: dict[str, Any], parts: list[str]) -> None:
 
     Consumes ``image``: every typed value in it is emptied.
     """
-    ap = parts.append
-    cache = _TOP_KEYS
-    key = ',"":'  # named in an error only once set by the loop
-    try:
-        for name, av in image.items():
-            key = cache.get(name) or _top_key(name)
-            try:
-                tag, v = av.popitem()
-            except _NOT_A_TYPED_VALUE:
-                raise _MalformedValue(_NOT_ONE_TAG) from None
-            if av:
-                raise _MalformedValue(_NOT_ONE_TAG)
-            try:
-                if tag == "S":
-                    ap(key)
-                    ap(_json_string(v))
-                    continue
-                if tag == "N":
-                    ap(key)
-                    ap(v if v.isdigit() and v.isascii() and v[0] != "0" else number_token(v))
-                    continue
-            except _SHORTCUT_MISSES:
-                pass
-            else:
-                if tag == "M" and type(v) is dict:
-                    if v:
-                        _flatten_map(v, _CHILD_PREFIXES.get(key) or _child_prefix(key), parts)
-                    else:
-                        ap(key)
-                        ap("{}")
-                    continue
-                if tag == "BOOL" and type(v) is bool:
-                    ap(key)
-                    ap("true" if v else "false")
-                    continue
-            ap(key)
-            _write_typed(tag, v, parts)
-    except _MalformedValue as exc:
-        raise MalformedRecord(f"malformed attribute value at {_column_of(key)[:200]!r}: {exc}") from None
+    _flatten_map(image, _TOP_PREFIX, _TOP_KEYS, parts)
 
 
 def add_missing_keys(keys: dict[str, Any], image: dict[str, Any], parts: list[str]) -> None:
