@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """CDK entry point: the pipeline stack (tooling account) holding the consumer and producer stages, plus
-an optional sandbox stage. cdk-nag's AwsSolutions checks run over all of it."""
+an optional sandbox stage. cdk-nag's packs run over all of it."""
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
+from typing import Any
 
 from aws_cdk import App, Environment
 
@@ -12,13 +15,36 @@ from pipeline.sandbox import SandboxStage
 from pipeline.stack import PipelineStack
 from shared import config, nag
 
+CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
 
-def build(app: App) -> App:
+
+def committed_context() -> dict[str, Any] | None:
+    """cdk.json's context as committed, to tell a `-c` override from the file (the pipeline sees only the file)."""
+    try:
+        return json.loads(CDK_JSON.read_text()).get("context", {})
+    except (OSError, ValueError):
+        return None
+
+
+def warnings(cfg: config.AppConfig) -> list[str]:
+    """Valid but probably unintended settings: shown on every synth, never fatal."""
+    found = []
+    if not cfg.notifications.approval_emails:
+        found.append(
+            "notifications.approval_emails is empty: the producer approval will notify nobody "
+            "(approvers must watch the pipeline)"
+        )
+    if not cfg.notifications.alarm_emails:
+        found.append("notifications.alarm_emails is empty: the producer's alarms will notify nobody")
+    return found
+
+
+def build(app: App, file_context: dict[str, Any] | None = None) -> config.AppConfig:
     """Add every stack and stage to ``app`` from its context; raises ConfigError on a bad configuration."""
     context = app.node.get_all_context()
-    cfg = config.load(context)
+    cfg = config.load(context, file_context)
     # First, so every stage (CDK Pipelines writes a stage's assembly inside add_stage) is synthesized with it.
-    nag.register(app)
+    nag.register(app, cfg.compliance.packs)
     PipelineStack(
         app,
         "Pipeline",
@@ -28,18 +54,23 @@ def build(app: App) -> App:
     )
     sandbox_account = context.get(config.SANDBOX_ACCOUNT_KEY)
     if sandbox_account:
-        SandboxStage(app, "Sandbox", cfg=cfg.for_sandbox(str(sandbox_account), context.get(config.SANDBOX_REGION_KEY)))
-    return app
+        sandbox = cfg.for_sandbox(
+            str(sandbox_account), context.get(config.SANDBOX_REGION_KEY), context.get(config.SANDBOX_PREFIX_KEY)
+        )
+        SandboxStage(app, "Sandbox", cfg=sandbox)
+    return cfg
 
 
 def main() -> None:
     app = App()
     try:
-        build(app)
+        cfg = build(app, committed_context())
     except config.ConfigError as error:
         # A config mistake is the user's to fix: say which keys, not a traceback from inside CDK.
         print(error, file=sys.stderr)
         sys.exit(2)
+    for warning in warnings(cfg):
+        print(f"warning: {warning}", file=sys.stderr)
     app.synth()
 
 

@@ -1,6 +1,8 @@
-"""The data-lake bucket and the bucket that receives its server access logs."""
+"""The data-lake bucket and who may write where in it."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -8,9 +10,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from shared import naming
 from shared.access_logs import INCOMPLETE_UPLOAD_DAYS
-from shared.config import AppConfig
+from shared.naming import LakeNames, TableNames
 from shared.permissions import DELIVERY_BUCKET_ACTIONS, DELIVERY_OBJECT_ACTIONS
 
 
@@ -20,17 +21,21 @@ class DataLakeBucket(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cfg: AppConfig,
+        lake: LakeNames,
+        producer_account: str,
+        tables: Sequence[TableNames],
         key: kms.IKey,
         access_logs: s3.IBucket,
+        noncurrent_version_expiration_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        name = naming.data_lake_bucket_name(cfg)
         self.bucket = s3.Bucket(
             self,
             "Bucket",
-            bucket_name=name,
+            bucket_name=lake.bucket,
             versioned=True,
+            # The default encryption every write gets: the producer's Firehose sends no SSE headers, so its
+            # objects are encrypted with this key, named here by its ARN (no alias resolution across accounts).
             encryption=s3.BucketEncryption.KMS,
             encryption_key=key,
             # One data key per bucket instead of one KMS call per object: cheaper, and it makes the bucket
@@ -41,35 +46,64 @@ class DataLakeBucket(Construct):
             minimum_tls_version=1.2,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=access_logs,
-            server_access_logs_prefix=f"{name}/",
+            server_access_logs_prefix=f"{lake.bucket}/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-noncurrent-and-abort-uploads",
-                    noncurrent_version_expiration=Duration.days(cfg.data_lake.noncurrent_version_expiration_days),
+                    noncurrent_version_expiration=Duration.days(noncurrent_version_expiration_days),
                     abort_incomplete_multipart_upload_after=Duration.days(INCOMPLETE_UPLOAD_DAYS),
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
+            # The data outlives the stack; a failed first create still cleans up (no "already exists" on retry).
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
-        # Account root + aws:PrincipalArn: the role lives in account A and may not exist yet when B deploys.
-        # Objects only under the producer table's prefixes: even a widened role in A cannot read the rest.
-        producer = [iam.AccountPrincipal(cfg.producer.account)]
-        only_the_delivery_role = {"ArnEquals": {"aws:PrincipalArn": naming.delivery_role_arn(cfg)}}
+        # Account root + aws:PrincipalArn: the roles live in account A and may not exist yet when B deploys.
+        producer = [iam.AccountPrincipal(producer_account)]
         self.bucket.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowProducerFirehoseBucketAccess",
+                sid="AllowProducerDeliveryRolesBucketAccess",
                 principals=producer,
                 actions=list(DELIVERY_BUCKET_ACTIONS),
                 resources=[self.bucket.bucket_arn],
-                conditions=only_the_delivery_role,
+                conditions={"ArnEquals": {"aws:PrincipalArn": [t.delivery_role_arn for t in tables]}},
+            )
+        )
+        # One statement per table: its delivery role writes its own table's prefixes and nothing else.
+        for names in tables:
+            self.bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"AllowDeliveryOf{_sid(names.key)}",
+                    principals=producer,
+                    actions=list(DELIVERY_OBJECT_ACTIONS),
+                    resources=[self.bucket.arn_for_objects(f"{prefix}*") for prefix in names.roots],
+                    conditions={"ArnEquals": {"aws:PrincipalArn": names.delivery_role_arn}},
+                )
+            )
+        # Every object is encrypted with the lake's key: a write asking for SSE-S3, or for any other KMS key,
+        # is refused (a request without SSE headers gets the default above).
+        objects = self.bucket.arn_for_objects("*")
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyWritesNotEncryptedWithTheLakeKey",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[objects],
+                conditions={"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
             )
         )
         self.bucket.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowProducerFirehoseObjectWrites",
-                principals=producer,
-                actions=list(DELIVERY_OBJECT_ACTIONS),
-                resources=[self.bucket.arn_for_objects(f"{prefix}*") for prefix in naming.delivery_prefixes(cfg)],
-                conditions=only_the_delivery_role,
+                sid="DenyWritesNamingAnotherKey",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[objects],
+                conditions={"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key.key_arn}},
             )
         )
+
+
+def _sid(name: str) -> str:
+    # Statement IDs allow only [A-Za-z0-9]; table names are [a-z0-9_], so '_' -> 'X' keeps them distinct.
+    return name.replace("_", "X")

@@ -12,7 +12,8 @@ from aws_cdk import aws_glue as glue
 from constructs import Construct
 
 from shared import naming
-from shared.config import AppConfig
+from shared.config import TableSpec
+from shared.naming import LakeNames, TableNames
 
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 # Integer projection enumerates every value: a bounded year range keeps unfiltered scans planable.
@@ -48,38 +49,46 @@ def _projection(partitions: list[str]) -> dict[str, str]:
     return params
 
 
-def database_name(cfg: AppConfig) -> str:
-    return f"{cfg.prefix.replace('-', '_')}_datalake"
-
-
-class DataLakeCatalog(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, cfg: AppConfig) -> None:
+class DataLakeDatabase(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, lake: LakeNames, description: str) -> None:
         super().__init__(scope, construct_id)
-        account = Stack.of(self).account
         self.database = glue.CfnDatabase(
             self,
             "Database",
-            catalog_id=account,
-            database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=database_name(cfg), description=f"{cfg.prefix} DynamoDB change data lake"
-            ),
+            catalog_id=Stack.of(self).account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(name=lake.database, description=description),
         )
-        bucket = naming.data_lake_bucket_name(cfg)
-        location = f"s3://{bucket}/{naming.table_prefix(naming.DATA, cfg)}"
-        t = cfg.table
-        keys = [(t.partition_key, _KEY_COLUMN_TYPES[t.partition_key_type])]
-        if t.sort_key:
-            keys.append((t.sort_key, _KEY_COLUMN_TYPES[t.sort_key_type]))
+
+
+class TableCatalog(Construct):
+    """The Athena table over one source table's data prefix."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: TableSpec,
+        names: TableNames,
+        lake: LakeNames,
+        database: glue.CfnDatabase,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        account = Stack.of(self).account
+        location = f"s3://{lake.bucket}/{names.root(naming.DATA)}"
+        keys = [(spec.partition_key, _KEY_COLUMN_TYPES[spec.partition_key_type])]
+        if spec.sort_key:
+            keys.append((spec.sort_key, _KEY_COLUMN_TYPES[spec.sort_key_type]))
         partitions = [column for column, _ in naming.DATE_PARTITIONS]
         columns = [glue.CfnTable.ColumnProperty(name=n, type=ty) for n, ty in [*METADATA_COLUMNS, *keys]]
         self.table = glue.CfnTable(
             self,
             "Table",
             catalog_id=account,
-            database_name=database_name(cfg),
+            database_name=lake.database,
             table_input=glue.CfnTable.TableInputProperty(
-                name=t.name,
-                description=f"Changes of DynamoDB table {naming.table_name(cfg)}, one JSON line per change",
+                name=names.glue_table,
+                description=f"Changes of DynamoDB table {names.table}, one JSON line per change",
                 table_type="EXTERNAL_TABLE",
                 parameters={
                     "classification": "json",
@@ -100,4 +109,4 @@ class DataLakeCatalog(Construct):
                 ),
             ),
         )
-        self.table.add_dependency(self.database)
+        self.table.add_resource_dependency(database)

@@ -1,4 +1,4 @@
-"""Account B: the data lake the producer's Firehose writes into."""
+"""Account B: the data lake every captured table's Firehose writes into."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from consumer.buckets import DataLakeBucket
-from consumer.catalog import DataLakeCatalog, database_name
+from consumer.catalog import DataLakeDatabase, TableCatalog
 from consumer.key import DataLakeKey
 from shared import naming
 from shared.access_logs import AccessLogBucket
@@ -18,19 +18,44 @@ from shared.config import AppConfig
 class DataLakeStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, cfg: AppConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.key = DataLakeKey(self, "DataLakeKey", cfg=cfg).key
+        lake = naming.lake(cfg)
+        tables = naming.tables(cfg)
+        table_names = [names for _, names in tables]
+        self.key = DataLakeKey(
+            self,
+            "DataLakeKey",
+            lake=lake,
+            description=f"Encrypts the {cfg.prefix} data lake (objects written by the producer's Firehose)",
+            producer_account=cfg.producer.account,
+            delivery_role_arns=[names.delivery_role_arn for names in table_names],
+        ).key
         logs = AccessLogBucket(
             self,
             "AccessLogs",
-            bucket_name=naming.access_log_bucket_name(cfg),
+            bucket_name=lake.access_log_bucket,
             expiration_days=cfg.data_lake.access_log_expiration_days,
         ).bucket
-        self.bucket = DataLakeBucket(self, "DataLake", cfg=cfg, key=self.key, access_logs=logs).bucket
+        self.bucket = DataLakeBucket(
+            self,
+            "DataLake",
+            lake=lake,
+            producer_account=cfg.producer.account,
+            tables=table_names,
+            key=self.key,
+            access_logs=logs,
+            noncurrent_version_expiration_days=cfg.data_lake.noncurrent_version_expiration_days,
+        ).bucket
 
-        self.catalog = DataLakeCatalog(self, "Catalog", cfg=cfg)
+        database = DataLakeDatabase(
+            self, "Catalog", lake=lake, description=f"{cfg.prefix} DynamoDB change data lake"
+        ).database
+        self.catalogs = {
+            spec.name: TableCatalog(self, f"{spec.name}-Catalog", spec=spec, names=names, lake=lake, database=database)
+            for spec, names in tables
+        }
 
         CfnOutput(self, "DataLakeBucketName", value=self.bucket.bucket_name)
         CfnOutput(self, "DataLakeBucketArn", value=self.bucket.bucket_arn)
         CfnOutput(self, "DataLakeKeyArn", value=self.key.key_arn)
-        CfnOutput(self, "DataLakeKeyAlias", value=naming.data_lake_key_alias(cfg))
-        CfnOutput(self, "AthenaTable", value=f"{database_name(cfg)}.{cfg.table.name}")
+        CfnOutput(self, "DataLakeKeyAlias", value=lake.key_alias)
+        CfnOutput(self, "AthenaDatabase", value=lake.database)

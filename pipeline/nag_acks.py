@@ -68,6 +68,8 @@ class PipelineIds:
 
     artifact_bucket: str
     keys: tuple[str, ...]
+    # Physical names of CodePipeline's cross-region replication buckets (one support stack per other region).
+    replication_buckets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,31 @@ def _actions_in(statement: Statement, service: str) -> bool:
 SHAPES: tuple[Shape, ...] = (
     Shape(
         "artifact-bucket",
-        lambda s, ids: _actions_in(s, "s3") and _all(rf"<{re.escape(ids.artifact_bucket)}\.Arn>(/\*)?", s.resources),
+        lambda s, ids: (
+            _actions_in(s, "s3")
+            and _all(
+                "|".join(
+                    [rf"<{re.escape(ids.artifact_bucket)}\.Arn>(/\*)?"]
+                    + [rf"arn:[^:]+:s3:::{re.escape(b)}(/\*)?" for b in ids.replication_buckets]
+                ),
+                s.resources,
+            )
+        ),
         "the wildcards cover the S3 read/write action families and the object keys of this pipeline's own "
-        "artifact bucket (the only resource in the statement: private, KMS-encrypted, keys generated per "
-        "execution).",
+        "artifact bucket and its cross-region replication buckets (the only resources in the statement: "
+        "private, KMS-encrypted, keys generated per execution).",
+    ),
+    Shape(
+        "cross-region-replication-keys",
+        lambda s, ids: (
+            bool(ids.replication_buckets)
+            and _actions_in(s, "kms")
+            and "*" in s.resources
+            and _all("|".join([r"\*", *(rf"<{re.escape(key)}\.Arn>" for key in ids.keys)]), s.resources)
+        ),
+        "CodePipeline encrypts artifacts it copies to another region with the replication key of that region's "
+        "support stack; the key lives in another stack and region, so CDK cannot name its ARN and grants the "
+        "KMS actions on '*' to the pipeline's own service role (assumable only by CodePipeline).",
     ),
     Shape(
         "pipeline-key",

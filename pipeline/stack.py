@@ -122,6 +122,7 @@ class PipelineStack(Stack):
         self.reports.nag.grant_write(self.pipeline.synth_project)
         artifacts = self.pipeline.pipeline.artifact_bucket
         self._log_artifact_access(cfg, artifacts)
+        replication_buckets = self._log_replication_bucket_access(cfg)
         self.acknowledged = acknowledge_generated_wildcards(
             self.pipeline,
             PipelineIds(
@@ -130,6 +131,7 @@ class PipelineStack(Stack):
                     self.get_logical_id(artifacts.encryption_key.node.default_child),
                     self.get_logical_id(notification_key.node.default_child),
                 ),
+                replication_buckets=replication_buckets,
             ),
         )
 
@@ -144,14 +146,26 @@ class PipelineStack(Stack):
             ),
         )
 
+    def _log_replication_bucket_access(self, cfg: AppConfig) -> tuple[str, ...]:
+        """A stage in another region than the pipeline makes CodePipeline add a support stack there, with a
+        replication bucket for the artifacts; give each such bucket server access logs in its own stack and region.
+        Returns the buckets' physical names (the pipeline role's generated statements name them)."""
+        names = []
+        for support in self.pipeline.pipeline.cross_region_support.values():
+            bucket = support.replication_bucket
+            self._log_bucket_access(
+                support.stack, "ReplicationAccessLogs", bucket, cfg.data_lake.access_log_expiration_days
+            )
+            names.append(str(self.resolve(bucket.bucket_name)))
+        return tuple(names)
+
     def _log_artifact_access(self, cfg: AppConfig, artifacts: s3.IBucket) -> None:
         """Server access logs for the generated artifact bucket (CDK Pipelines offers no option for it)."""
-        logs = AccessLogBucket(
-            self,
-            "ArtifactAccessLogs",
-            bucket_name=None,
-            expiration_days=cfg.data_lake.access_log_expiration_days,
-        ).bucket
+        self._log_bucket_access(self, "ArtifactAccessLogs", artifacts, cfg.data_lake.access_log_expiration_days)
+
+    @staticmethod
+    def _log_bucket_access(scope: Construct, construct_id: str, artifacts: s3.IBucket, expiration_days: int) -> None:
+        logs = AccessLogBucket(scope, construct_id, bucket_name=None, expiration_days=expiration_days).bucket
         prefix = "artifacts/"
         cfn_bucket = artifacts.node.default_child
         assert isinstance(cfn_bucket, s3.CfnBucket)
@@ -166,7 +180,7 @@ class PipelineStack(Stack):
                 resources=[logs.arn_for_objects(f"{prefix}*")],
                 conditions={
                     "ArnLike": {"aws:SourceArn": artifacts.bucket_arn},
-                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "StringEquals": {"aws:SourceAccount": Stack.of(scope).account},
                 },
             )
         )

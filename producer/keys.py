@@ -1,4 +1,4 @@
-"""The producer account's customer-managed key: table, stream, log groups and alarm topic."""
+"""The producer account's customer-managed key: tables, streams, log groups and the alarm topic."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from shared.config import AppConfig
-
 
 class ProducerKey(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, cfg: AppConfig) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, description: str) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.key = kms.Key(
             self,
             "Key",
-            description=f"Encrypts the {cfg.prefix} change table, stream, logs and alarm topic",
+            description=description,
             enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            # Without the key every table, stream record and log encrypted with it is unreadable; a failed first
+            # create still cleans up.
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         # CloudWatch Logs encrypts the flow-log, Lambda and Firehose log groups with this key; the context
         # condition keeps it to log groups of this account and region.

@@ -6,26 +6,28 @@ ships its logs, so nothing inside the VPC needs a route anywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from shared.config import AppConfig
-
 FLOW_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 
 
 class IsolatedNetwork(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, cfg: AppConfig, key: kms.IKey) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, vpc_cidr: str, zones: Sequence[str], key: kms.IKey
+    ) -> None:
         super().__init__(scope, construct_id)
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(cfg.network.vpc_cidr),
+            ip_addresses=ec2.IpAddresses.cidr(vpc_cidr),
             # Explicit zones: no context lookup, so synth works offline and is reproducible.
-            availability_zones=list(cfg.network.availability_zones),
+            availability_zones=list(zones),
             nat_gateways=0,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
@@ -37,7 +39,7 @@ class IsolatedNetwork(Construct):
             "FlowLogs",
             encryption_key=key,
             retention=FLOW_LOG_RETENTION,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         self.vpc.add_flow_log(
             "FlowLog",

@@ -1,4 +1,4 @@
-"""Account A: table -> Kinesis -> Firehose (+ transform Lambda) -> account B's data lake."""
+"""Account A: for every configured table, table -> Kinesis -> Firehose (+ transform Lambda) -> B's data lake."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from producer.delivery import Delivery
+from producer.alarm_topic import AlarmTopic
+from producer.capture import TableCapture
 from producer.keys import ProducerKey
-from producer.monitoring import Monitoring
 from producer.network import IsolatedNetwork
-from producer.table import ChangeStream, ChangeTable
-from producer.transform import TransformFunction
+from shared import naming
 from shared.config import AppConfig
 
 
@@ -20,42 +19,41 @@ class ProducerStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, cfg: AppConfig, **kwargs: Any) -> None:
         self._zones = list(cfg.network.availability_zones)
         super().__init__(scope, construct_id, **kwargs)
-        key = ProducerKey(self, "Key", cfg=cfg).key
-        self.stream = ChangeStream(self, "ChangeStream", cfg=cfg, key=key).stream
-        self.table = ChangeTable(self, "ChangeTable", cfg=cfg, key=key, stream=self.stream).table
-        network = IsolatedNetwork(self, "Network", cfg=cfg, key=key)
-        self.transform = TransformFunction(
-            self,
-            "Transform",
-            cfg=cfg,
-            key=key,
-            vpc=network.vpc,
-            security_group=network.function_security_group,
-        ).function
-        delivery = Delivery(
-            self,
-            "Delivery",
-            cfg=cfg,
-            stream=self.stream,
-            stream_key=key,
-            log_key=key,
-            function=self.transform,
-        )
-        self.delivery_stream = delivery.delivery_stream
-        self.delivery_role = delivery.role
-        Monitoring(
+        key = ProducerKey(
+            self, "Key", description=f"Encrypts the {cfg.prefix} change tables, streams, logs and alarm topic"
+        ).key
+        network = IsolatedNetwork(self, "Network", vpc_cidr=cfg.network.vpc_cidr, zones=self._zones, key=key)
+        tables = naming.tables(cfg)
+        self.topic = AlarmTopic(
             self,
             "Monitoring",
-            cfg=cfg,
+            display_name=f"{cfg.prefix} data-lake delivery alarms",
             key=key,
-            stream=self.stream,
-            delivery_stream=self.delivery_stream,
-            function=self.transform,
-        )
-        CfnOutput(self, "TableName", value=self.table.table_name)
-        CfnOutput(self, "StreamArn", value=self.stream.stream_arn)
-        CfnOutput(self, "DeliveryStreamName", value=self.delivery_stream.delivery_stream_name)
-        CfnOutput(self, "DeliveryRoleArn", value=self.delivery_role.role_arn)
+            alarm_prefixes=[names.alarm_prefix for _, names in tables],
+            emails=cfg.notifications.alarm_emails,
+        ).topic
+        lake = naming.lake(cfg)
+        self.captures: dict[str, TableCapture] = {}
+        for spec, names in tables:
+            # The construct ID is the table's configured name: adding or removing a table leaves the others' alone.
+            capture = TableCapture(
+                self,
+                spec.name,
+                spec=spec,
+                names=names,
+                lake=lake,
+                delivery=cfg.delivery_for(spec),
+                transform=cfg.transform,
+                key=key,
+                vpc=network.vpc,
+                security_group=network.function_security_group,
+                topic=self.topic,
+            )
+            self.captures[spec.name] = capture
+            CfnOutput(self, f"{spec.name}-TableName", value=names.table)
+            CfnOutput(self, f"{spec.name}-StreamArn", value=capture.stream.stream_arn)
+            CfnOutput(self, f"{spec.name}-DeliveryStreamName", value=names.delivery_stream)
+            CfnOutput(self, f"{spec.name}-DeliveryRoleArn", value=capture.delivery.role.role_arn)
 
     @property
     def availability_zones(self) -> list[str]:

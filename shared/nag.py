@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
+import cdk_nag
 from aws_cdk import Acknowledgment, App, CfnResource, Validations
-from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
 # A reason must say what the resource is, why the rule does not apply and what compensates; these are
@@ -39,20 +40,30 @@ GENERIC_REASONS = frozenset(
 )
 MIN_REASON_LENGTH = 40
 METADATA_KEY = "cdk_nag"
-_RULE_ID = re.compile(r"^AwsSolutions-[A-Z]+\d+(\[.+\])?$")
+_RULE_ID = re.compile(
+    r"^(AwsSolutions|HIPAA\.Security|NIST\.800\.53\.R5|PCI\.DSS\.321|Serverless)-[A-Za-z0-9]+(\[.+\])?$"
+)
+# The configuration's pack names (shared.config.NAG_PACKS) and the cdk-nag class that runs each.
+PACKS = {
+    "AwsSolutions": cdk_nag.AwsSolutionsChecks,
+    "HIPAA.Security": cdk_nag.HIPAASecurityChecks,
+    "NIST.800.53.R5": cdk_nag.NIST80053R5Checks,
+    "PCI.DSS.321": cdk_nag.PCIDSS321Checks,
+    "Serverless": cdk_nag.ServerlessChecks,
+}
 
 
-def register(app: App) -> None:
-    """Run AwsSolutions over the whole tree, nested pipeline stages included.
+def register(app: App, packs: Sequence[str] = ("AwsSolutions",)) -> None:
+    """Run the given cdk-nag packs over the whole tree, nested pipeline stages included.
 
     Registering on a pipeline Stage instead is silently ignored (no findings: a false green), so this is
     the only place it happens.
     """
     # A second registration runs every rule twice and reports every finding twice.
-    if getattr(app, "_aws_solutions_registered", False):
-        raise RuntimeError("AwsSolutions checks are already registered on this App")
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))
-    app._aws_solutions_registered = True  # type: ignore[attr-defined]
+    if getattr(app, "_nag_registered", False):
+        raise RuntimeError("cdk-nag checks are already registered on this App")
+    Validations.of(app).add_plugins(*(PACKS[p](app, write_suppressions_to_cloud_formation=True) for p in packs))
+    app._nag_registered = True  # type: ignore[attr-defined]
 
 
 def reason_problem(reason: str) -> str | None:
@@ -68,7 +79,9 @@ def reason_problem(reason: str) -> str | None:
 def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
     """Acknowledge one (granular) finding on ``scope`` and its children, refusing empty or stock reasons."""
     if not _RULE_ID.match(rule_id):
-        raise ValueError(f"{rule_id!r} is not an AwsSolutions rule id such as 'AwsSolutions-S1'")
+        raise ValueError(
+            f"{rule_id!r} is not a cdk-nag rule id such as 'AwsSolutions-S1' or 'HIPAA.Security-S3BucketLoggingEnabled'"
+        )
     problem = reason_problem(reason)
     if problem:
         raise ValueError(f"acknowledgment of {rule_id} on {scope.node.path}: {problem}")

@@ -1,85 +1,189 @@
-"""The single source of every name that crosses a stage boundary.
+"""The single source of every name that crosses a stage boundary, and of every per-table name.
 
-The consumer (account B) and producer (account A) stages are deployed by different CloudFormation
-executions in different accounts, so neither may reference the other's constructs. Both compute the
-names they share from the same configuration with these functions instead; a test checks that the
-names the producer uses are exactly the ones the consumer's policies trust.
+The consumer (account B) and producer (account A) stages are deployed by different CloudFormation executions
+in different accounts, so neither may reference the other's constructs. Both compute the names they share
+from the configuration with these functions instead; a test checks that the names the producer uses are
+exactly the ones the consumer's policies trust. The configuration checker (``shared.config``) checks every
+name here against its service's limit, so a too-long name is a config error, not a failed deployment.
 """
 
 from __future__ import annotations
 
-from shared.config import AppConfig
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-
-def data_lake_bucket_name(cfg: AppConfig) -> str:
-    # Globally unique and at most 63 characters: prefix (<=20) + account + region (<=14) + fixed parts.
-    return f"{cfg.prefix}-datalake-{cfg.consumer.account}-{cfg.consumer.region}"
-
-
-def access_log_bucket_name(cfg: AppConfig) -> str:
-    return f"{cfg.prefix}-datalake-logs-{cfg.consumer.account}-{cfg.consumer.region}"
-
-
-def data_lake_bucket_arn(cfg: AppConfig) -> str:
-    return f"arn:{cfg.consumer.partition}:s3:::{data_lake_bucket_name(cfg)}"
-
-
-def data_lake_key_alias(cfg: AppConfig) -> str:
-    return f"alias/{cfg.prefix}/datalake"
-
-
-def data_lake_key_alias_arn(cfg: AppConfig) -> str:
-    c = cfg.consumer
-    return f"arn:{c.partition}:kms:{c.region}:{c.account}:{data_lake_key_alias(cfg)}"
-
-
-def delivery_role_name(cfg: AppConfig) -> str:
-    # IAM is global per account: the region keeps two producer regions from colliding.
-    return f"{cfg.prefix}-firehose-delivery-{cfg.producer.region}"
-
-
-def delivery_role_arn(cfg: AppConfig) -> str:
-    p = cfg.producer
-    return f"arn:{p.partition}:iam::{p.account}:role/{delivery_role_name(cfg)}"
-
-
-def table_name(cfg: AppConfig) -> str:
-    return f"{cfg.prefix}-{cfg.table.name}"
-
-
-def stream_name(cfg: AppConfig) -> str:
-    return f"{cfg.prefix}-{cfg.table.name}-changes"
-
-
-def delivery_stream_name(cfg: AppConfig) -> str:
-    return f"{cfg.prefix}-{cfg.table.name}-to-datalake"
-
+if TYPE_CHECKING:
+    from shared.config import AppConfig, TableSpec
 
 # Hive-style partition columns and the Firehose timestamp format of each: the layout Firehose writes and the
 # layout Athena's partition projection reads (consumer/catalog.py) are both built from this.
 DATE_PARTITIONS = (("year", "yyyy"), ("month", "MM"), ("day", "dd"), ("hour", "HH"))
 _DATE_PARTS = "".join(f"{column}=!{{timestamp:{fmt}}}/" for column, fmt in DATE_PARTITIONS)
 DATA, ERRORS, RAW = "data", "errors", "raw"
+# Items whose partition key starts with this belong to `ddb-lake smoke`; its role may touch nothing else.
+SMOKE_KEY_PREFIX = "ddb-lake-smoke#"
+
+# Service limits of the names below (IAM roles, Firehose delivery streams and Lambda functions: 64;
+# S3 buckets: 63; Kinesis streams: 128; DynamoDB tables, CloudWatch alarms and dashboards, Glue tables: 255).
+ROLE_NAME_LIMIT = 64
+DELIVERY_STREAM_NAME_LIMIT = 64
+BUCKET_NAME_LIMIT = 63
+STREAM_NAME_LIMIT = 128
+LONG_NAME_LIMIT = 255
 
 
-def table_prefix(kind: str, cfg: AppConfig) -> str:
-    """Per table, so several producers can share one lake and Athena tables map to one folder each."""
-    return f"{kind}/{cfg.table.name}/"
+def _arn(partition: str, service: str, region: str, account: str, resource: str) -> str:
+    return f"arn:{partition}:{service}:{region}:{account}:{resource}"
 
 
-def data_prefix(cfg: AppConfig) -> str:
-    """Hive-style partitions, so Athena partition projection can address each hour directly."""
-    return table_prefix(DATA, cfg) + _DATE_PARTS
+@dataclass(frozen=True)
+class LakeNames:
+    """Account B's shared names: the bucket, its key, the catalog and the workgroup."""
+
+    partition: str
+    account: str
+    region: str
+    bucket: str
+    access_log_bucket: str
+    results_bucket: str
+    key_alias: str
+    database: str
+    workgroup: str
+    smoke_reader_role: str
+
+    @property
+    def bucket_arn(self) -> str:
+        return f"arn:{self.partition}:s3:::{self.bucket}"
+
+    @property
+    def key_alias_arn(self) -> str:
+        return _arn(self.partition, "kms", self.region, self.account, self.key_alias)
+
+    @property
+    def smoke_reader_role_arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role/{self.smoke_reader_role}"
+
+    def limited(self) -> list[tuple[str, str, int]]:
+        return [
+            ("data-lake bucket name", self.bucket, BUCKET_NAME_LIMIT),
+            ("access-log bucket name", self.access_log_bucket, BUCKET_NAME_LIMIT),
+            ("Athena results bucket name", self.results_bucket, BUCKET_NAME_LIMIT),
+            ("smoke-test reader role name", self.smoke_reader_role, ROLE_NAME_LIMIT),
+        ]
 
 
-def error_prefix(cfg: AppConfig) -> str:
-    return table_prefix(ERRORS, cfg) + "!{firehose:error-output-type}/" + _DATE_PARTS
+def lake(cfg: AppConfig) -> LakeNames:
+    b = cfg.consumer
+    # Globally unique and at most 63 characters: prefix (<=20) + account + region (<=14) + fixed parts.
+    return LakeNames(
+        partition=b.partition,
+        account=b.account,
+        region=b.region,
+        bucket=f"{cfg.prefix}-datalake-{b.account}-{b.region}",
+        access_log_bucket=f"{cfg.prefix}-datalake-logs-{b.account}-{b.region}",
+        results_bucket=f"{cfg.prefix}-athena-{b.account}-{b.region}",
+        key_alias=f"alias/{cfg.prefix}/datalake",
+        database=f"{cfg.prefix.replace('-', '_')}_datalake",
+        workgroup=f"{cfg.prefix}-datalake",
+        smoke_reader_role=f"{cfg.prefix}-smoke-reader-{b.region}",
+    )
 
 
-def raw_backup_prefix(cfg: AppConfig) -> str:
-    return table_prefix(RAW, cfg) + _DATE_PARTS
+@dataclass(frozen=True)
+class TableNames:
+    """Every name of one captured table, in both accounts."""
+
+    key: str  # the table's name in the configuration: the unit everything else is named after
+    partition: str
+    producer_account: str
+    producer_region: str
+    table: str
+    stream: str
+    delivery_stream: str
+    delivery_role: str
+    smoke_writer_role: str
+    alarm_prefix: str
+    dashboard: str
+    metrics_namespace: str
+    glue_table: str
+    lines_table: str
+    history_view: str
+    current_view: str
+
+    @property
+    def table_arn(self) -> str:
+        return _arn(self.partition, "dynamodb", self.producer_region, self.producer_account, f"table/{self.table}")
+
+    @property
+    def stream_arn(self) -> str:
+        return _arn(self.partition, "kinesis", self.producer_region, self.producer_account, f"stream/{self.stream}")
+
+    @property
+    def delivery_role_arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.producer_account}:role/{self.delivery_role}"
+
+    @property
+    def smoke_writer_role_arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.producer_account}:role/{self.smoke_writer_role}"
+
+    def root(self, kind: str) -> str:
+        """``data/<table>/``, ``errors/<table>/`` or ``raw/<table>/``: one folder per table and kind, so policies
+        can scope each table's role to its own folders and each Athena table reads one folder."""
+        return f"{kind}/{self.key}/"
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        """Every prefix this table's Firehose writes under."""
+        return tuple(self.root(kind) for kind in (DATA, ERRORS, RAW))
+
+    @property
+    def data_prefix(self) -> str:
+        """Hive-style partitions (arrival time, UTC), so Athena partition projection addresses each hour."""
+        return self.root(DATA) + _DATE_PARTS
+
+    @property
+    def error_prefix(self) -> str:
+        return self.root(ERRORS) + "!{firehose:error-output-type}/" + _DATE_PARTS
+
+    @property
+    def raw_prefix(self) -> str:
+        return self.root(RAW) + _DATE_PARTS
+
+    def limited(self) -> list[tuple[str, str, int]]:
+        return [
+            ("DynamoDB table name", self.table, LONG_NAME_LIMIT),
+            ("Kinesis stream name", self.stream, STREAM_NAME_LIMIT),
+            ("Firehose delivery stream name", self.delivery_stream, DELIVERY_STREAM_NAME_LIMIT),
+            ("delivery role name", self.delivery_role, ROLE_NAME_LIMIT),
+            ("smoke-test writer role name", self.smoke_writer_role, ROLE_NAME_LIMIT),
+            ("dashboard name", self.dashboard, LONG_NAME_LIMIT),
+            ("alarm name", self.alarm_prefix + "ReplicationThrottled", LONG_NAME_LIMIT),
+        ]
 
 
-def delivery_prefixes(cfg: AppConfig) -> list[str]:
-    """Every prefix the producer's Firehose writes under."""
-    return [table_prefix(kind, cfg) for kind in (DATA, ERRORS, RAW)]
+def table(cfg: AppConfig, spec: TableSpec) -> TableNames:
+    a = cfg.producer
+    base = f"{cfg.prefix}-{spec.name}"
+    return TableNames(
+        key=spec.name,
+        partition=a.partition,
+        producer_account=a.account,
+        producer_region=a.region,
+        table=spec.existing_table_name or base,
+        stream=f"{base}-changes",
+        delivery_stream=f"{base}-to-datalake",
+        # IAM is global per account: table and region keep two tables or two producer regions from colliding.
+        delivery_role=f"{base}-delivery-{a.region}",
+        smoke_writer_role=f"{base}-smoke-{a.region}",
+        alarm_prefix=f"{base}-",
+        dashboard=f"{base}-datalake-delivery",
+        metrics_namespace=f"DdbDataLake/{base}",
+        glue_table=spec.name,
+        lines_table=f"{spec.name}_lines",
+        history_view=f"{spec.name}_history",
+        current_view=f"{spec.name}_current",
+    )
+
+
+def tables(cfg: AppConfig) -> list[tuple[TableSpec, TableNames]]:
+    return [(spec, table(cfg, spec)) for spec in cfg.tables]

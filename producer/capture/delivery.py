@@ -1,8 +1,15 @@
-"""Amazon Data Firehose from the change stream, through the transform Lambda, into account B's data lake.
+"""Amazon Data Firehose from the table's change stream, through its transform Lambda, into account B's data lake.
 
 The delivery role is written here by hand instead of letting the Firehose L2 grant: the L2 grants
 read/write/delete on the whole bucket, no s3:PutObjectAcl, and cannot express a key in another account.
 The L2 is handed an immutable view of the role so its own grants are dropped.
+
+No KMS key is given to Firehose. Its writes then carry no SSE headers and account B's bucket default (SSE-KMS
+with B's key, named by its key ARN, Bucket Keys on) applies. Naming B's key by its alias ARN instead is fragile
+across accounts: S3 documents that cross-account SSE-KMS requests must use a fully qualified key ARN, because an
+alias is resolved in the requester's account
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-encryption.html, "Using SSE-KMS for cross-account
+operations"). The role keeps the KMS permissions S3 uses on its behalf for that key.
 """
 
 from __future__ import annotations
@@ -17,9 +24,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from shared import naming
-from shared.config import AppConfig
+from shared.config import DeliverySettings
 from shared.nag import acknowledge
+from shared.naming import LakeNames, TableNames
 from shared.permissions import DELIVERY_BUCKET_ACTIONS, DELIVERY_KEY_ACTIONS, DELIVERY_OBJECT_ACTIONS
 
 # The transform sees at most 1 MiB or 60 s of records per call: well inside Lambda's 6 MB payload.
@@ -47,7 +54,9 @@ class Delivery(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cfg: AppConfig,
+        names: TableNames,
+        lake: LakeNames,
+        settings: DeliverySettings,
         stream: kinesis.IStream,
         stream_key: kms.IKey,
         log_key: kms.IKey,
@@ -55,44 +64,40 @@ class Delivery(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        bucket_arn = naming.data_lake_bucket_arn(cfg)
         bucket = s3.Bucket.from_bucket_attributes(
-            self,
-            "DataLakeBucket",
-            bucket_arn=bucket_arn,
-            account=cfg.consumer.account,
-            region=cfg.consumer.region,
+            self, "DataLakeBucket", bucket_arn=lake.bucket_arn, account=lake.account, region=lake.region
         )
-        # Firehose accepts an alias ARN; B's key ARN is unknown when A synthesizes.
-        data_lake_key = kms.Key.from_key_arn(self, "DataLakeKey", naming.data_lake_key_alias_arn(cfg))
 
         self.log_group = logs.LogGroup(
-            self, "Logs", encryption_key=log_key, retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN
+            self,
+            "Logs",
+            encryption_key=log_key,
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
 
         self.role = iam.Role(
             self,
             "Role",
-            role_name=naming.delivery_role_name(cfg),
+            role_name=names.delivery_role,
             description="Firehose delivery from the change stream into the cross-account data lake",
             # The external id stops another account's Firehose from assuming this role (confused deputy).
             assumed_by=iam.ServicePrincipal(
                 "firehose.amazonaws.com", conditions={"StringEquals": {"sts:ExternalId": stack.account}}
             ),
         )
-        self._grant(cfg, stream, stream_key, function, bucket_arn)
+        self._grant(names, lake, stream, stream_key, function)
 
         logging = firehose.EnableLogging(self.log_group)
         role = self.role.without_policy_updates()
         destination = firehose.S3Bucket(
             bucket,
             role=role,
-            encryption_key=data_lake_key,
-            buffering_interval=Duration.seconds(cfg.delivery.buffer_interval_seconds),
-            buffering_size=Size.mebibytes(cfg.delivery.buffer_size_mib),
-            compression=_COMPRESSION[cfg.delivery.compression],
-            data_output_prefix=naming.data_prefix(cfg),
-            error_output_prefix=naming.error_prefix(cfg),
+            buffering_interval=Duration.seconds(settings.buffer_interval_seconds),
+            buffering_size=Size.mebibytes(settings.buffer_size_mib),
+            compression=_COMPRESSION[settings.compression],
+            data_output_prefix=names.data_prefix,
+            error_output_prefix=names.error_prefix,
             logging_config=logging,
             processors=[
                 firehose.LambdaFunctionProcessor(
@@ -106,19 +111,18 @@ class Delivery(Construct):
             s3_backup=firehose.DestinationS3BackupProps(
                 mode=firehose.BackupMode.ALL,
                 bucket=bucket,
-                data_output_prefix=naming.raw_backup_prefix(cfg),
-                error_output_prefix=naming.error_prefix(cfg),
-                encryption_key=data_lake_key,
+                data_output_prefix=names.raw_prefix,
+                error_output_prefix=names.error_prefix,
                 compression=firehose.Compression.GZIP,
-                buffering_interval=Duration.seconds(cfg.delivery.buffer_interval_seconds),
-                buffering_size=Size.mebibytes(cfg.delivery.buffer_size_mib),
+                buffering_interval=Duration.seconds(settings.buffer_interval_seconds),
+                buffering_size=Size.mebibytes(settings.buffer_size_mib),
                 logging_config=logging,
             ),
         )
         self.delivery_stream = firehose.DeliveryStream(
             self,
             "DeliveryStream",
-            delivery_stream_name=naming.delivery_stream_name(cfg),
+            delivery_stream_name=names.delivery_stream,
             source=firehose.KinesisStreamSource(stream),
             destination=destination,
             role=role,
@@ -135,14 +139,15 @@ class Delivery(Construct):
 
     def _grant(
         self,
-        cfg: AppConfig,
+        names: TableNames,
+        lake: LakeNames,
         stream: kinesis.IStream,
         stream_key: kms.IKey,
         function: lambda_.IFunction,
-        bucket_arn: str,
     ) -> None:
         stack = Stack.of(self)
-        c = cfg.consumer
+        bucket_arn = lake.bucket_arn
+        any_key_of_b = f"arn:{lake.partition}:kms:{lake.region}:{lake.account}:key/*"
         statements = [
             iam.PolicyStatement(
                 sid="ReadChangeStream", actions=list(STREAM_READ_ACTIONS), resources=[stream.stream_arn]
@@ -162,18 +167,19 @@ class Delivery(Construct):
             iam.PolicyStatement(
                 sid="DataLakeObjectsOfThisTable",
                 actions=list(DELIVERY_OBJECT_ACTIONS),
-                resources=[f"{bucket_arn}/{prefix}*" for prefix in naming.delivery_prefixes(cfg)],
+                resources=[f"{bucket_arn}/{prefix}*" for prefix in names.roots],
             ),
-            # B's key ARN is unknown at synth time: any key of B's account, but only the one carrying the
-            # data-lake alias, only through S3.
+            # What S3 does with B's key on this role's behalf when the bucket default encrypts its writes. B's key
+            # ARN is unknown at synth time: any key of B's account, but only the one carrying the data-lake
+            # alias, only through S3.
             iam.PolicyStatement(
                 sid="DataLakeKeyViaS3",
                 actions=list(DELIVERY_KEY_ACTIONS),
-                resources=[f"arn:{c.partition}:kms:{c.region}:{c.account}:key/*"],
+                resources=[any_key_of_b],
                 conditions={
-                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": naming.data_lake_key_alias(cfg)},
+                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": lake.key_alias},
                     "StringEquals": {
-                        "kms:ViaService": f"s3.{c.region}.amazonaws.com",
+                        "kms:ViaService": f"s3.{lake.region}.amazonaws.com",
                         "kms:EncryptionContext:aws:s3:arn": bucket_arn,
                     },
                 },
@@ -189,12 +195,12 @@ class Delivery(Construct):
 
         acknowledge(
             self.role,
-            f"AwsSolutions-IAM5[Resource::arn:{c.partition}:kms:{c.region}:{c.account}:key/*]",
+            f"AwsSolutions-IAM5[Resource::{any_key_of_b}]",
             "The data-lake key lives in the consumer account and its key ID is not known when the producer "
             "synthesizes; the statement is limited to keys carrying the data-lake alias (kms:ResourceAliases), "
             "used through S3 (kms:ViaService) for the data-lake bucket only (encryption context).",
         )
-        for prefix in naming.delivery_prefixes(cfg):
+        for prefix in names.roots:
             acknowledge(
                 self.role,
                 f"AwsSolutions-IAM5[Resource::{bucket_arn}/{prefix}*]",

@@ -8,36 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from producer.delivery import PROCESSOR_BUFFER_INTERVAL
-from producer.transform import metrics_namespace
-from shared import naming
-from shared.config import AppConfig
+from producer.capture.delivery import PROCESSOR_BUFFER_INTERVAL
+from shared.naming import TableNames
 
 ITERATOR_AGE_THRESHOLD = Duration.hours(1)
 UNREPLICATED_AGE_THRESHOLD = Duration.minutes(10)
 PERIOD = Duration.minutes(5)
 
 
-def alarm_prefix(cfg: AppConfig) -> str:
-    return f"{cfg.prefix}-{cfg.table.name}-"
-
-
-def freshness_threshold_seconds(cfg: AppConfig) -> int:
+def freshness_threshold_seconds(interval: int) -> int:
     """2 x the S3 buffer interval, but never below what a healthy pipeline needs (processor buffer +
     S3 buffer + a minute for the transform and the write)."""
-    interval = cfg.delivery.buffer_interval_seconds
     return max(2 * interval, interval + int(PROCESSOR_BUFFER_INTERVAL.to_seconds()) + 60)
 
 
@@ -52,51 +42,23 @@ class _Watch:
     description: str
 
 
-class Monitoring(Construct):
+class TableAlarms(Construct):
+    """One table's alarms (to the stack's shared alarm topic) and its dashboard."""
+
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        cfg: AppConfig,
-        key: kms.IKey,
+        names: TableNames,
+        retention_hours: int,
+        buffer_interval_seconds: int,
+        topic: sns.ITopic,
         stream: kinesis.IStream,
         delivery_stream: firehose.IDeliveryStream,
         function: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = sns.Topic(
-            self,
-            "AlarmTopic",
-            display_name=f"{cfg.prefix} data-lake delivery alarms",
-            master_key=key,
-            enforce_ssl=True,
-        )
-        # enforce_ssl writes a topic policy, which replaces SNS's default one: CloudWatch alarms (not IAM
-        # principals) need an explicit allow, limited to this account's alarms of this table.
-        stack = Stack.of(self)
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowThisTablesAlarmsToPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {
-                        "aws:SourceArn": stack.format_arn(
-                            service="cloudwatch",
-                            resource="alarm",
-                            resource_name=f"{alarm_prefix(cfg)}*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    },
-                },
-            )
-        )
-        for email in cfg.notifications.alarm_emails:
-            self.topic.add_subscription(subscriptions.EmailSubscription(email))
-
         gt = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
         lt = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
         # Quiet periods emit no data for most of these metrics: that is health, not failure.
@@ -109,7 +71,7 @@ class Monitoring(Construct):
             return cloudwatch.MathExpression(
                 expression=(
                     f'SELECT {statistic}("{metric_name}") FROM SCHEMA("AWS/DynamoDB", DelegatedOperation, TableName) '
-                    f"WHERE TableName = '{naming.table_name(cfg)}'"
+                    f"WHERE TableName = '{names.table}'"
                 ),
                 period=PERIOD,
                 label=metric_name,
@@ -128,7 +90,7 @@ class Monitoring(Construct):
                 cloudwatch.TreatMissingData.BREACHING,
                 3,
                 f"Oldest unread change is over {ITERATOR_AGE_THRESHOLD.to_hours()} h old; changes are lost "
-                f"after {cfg.stream.retention_hours} h (stream retention). Check Firehose and the transform.",
+                f"after {retention_hours} h (stream retention). Check Firehose and the transform.",
             ),
             _Watch(
                 "StreamWriteThrottled",
@@ -169,7 +131,7 @@ class Monitoring(Construct):
             _Watch(
                 "DeliveryFreshness",
                 fh("DeliveryToS3.DataFreshness", "Maximum"),
-                freshness_threshold_seconds(cfg),
+                freshness_threshold_seconds(buffer_interval_seconds),
                 gt,
                 quiet,
                 3,
@@ -205,7 +167,7 @@ class Monitoring(Construct):
             _Watch(
                 "TransformRecordsFailed",
                 cloudwatch.Metric(
-                    namespace=metrics_namespace(cfg), metric_name="RecordsFailed", statistic="Sum", period=PERIOD
+                    namespace=names.metrics_namespace, metric_name="RecordsFailed", statistic="Sum", period=PERIOD
                 ),
                 0,
                 gt,
@@ -233,13 +195,13 @@ class Monitoring(Construct):
                 "The transform Lambda is throttled for 15 min: reserved concurrency is below Firehose's demand.",
             ),
         ]
-        action = actions.SnsAction(self.topic)
+        action = actions.SnsAction(topic)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         for w in watches:
             alarm = cloudwatch.Alarm(
                 self,
                 w.name,
-                alarm_name=f"{alarm_prefix(cfg)}{w.name}",
+                alarm_name=f"{names.alarm_prefix}{w.name}",
                 alarm_description=w.description,
                 metric=w.metric,
                 threshold=w.threshold,
@@ -252,9 +214,7 @@ class Monitoring(Construct):
             alarm.add_ok_action(action)
             self.alarms[w.name] = alarm
 
-        self.dashboard = cloudwatch.Dashboard(
-            self, "Dashboard", dashboard_name=f"{cfg.prefix}-{cfg.table.name}-datalake-delivery"
-        )
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=names.dashboard)
         self.dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24)
         )

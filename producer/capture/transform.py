@@ -1,4 +1,9 @@
-"""The transform Lambda that Firehose calls: DynamoDB change records in, flat JSON lines out."""
+"""The transform Lambda that Firehose calls: DynamoDB change records in, flat JSON lines out.
+
+One function per table, not one shared: a poison batch, a throttle or a reservation of one table never
+touches another's, each table's Embedded Metric Format counts land in its own namespace, and Lambda charges
+per invocation, so the copies cost nothing while idle. They share the isolated subnets and security group.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +17,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from shared.config import AppConfig
+from shared.config import TransformConfig
 from shared.nag import acknowledge
 
 # Plain Python, standard library only: the asset is the source folder as it is, no bundling, no Docker.
-LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 HANDLER = "transform.handler.handler"
-
-
-def metrics_namespace(cfg: AppConfig) -> str:
-    """Where the transform's Embedded Metric Format metrics go: one namespace per table, so two producers in
-    one account never mix their counts."""
-    return f"DdbDataLake/{cfg.prefix}-{cfg.table.name}"
 
 
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
@@ -35,7 +34,8 @@ class TransformFunction(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cfg: AppConfig,
+        settings: TransformConfig,
+        metrics_namespace: str,
         key: kms.IKey,
         vpc: ec2.IVpc,
         security_group: ec2.ISecurityGroup,
@@ -47,7 +47,7 @@ class TransformFunction(Construct):
             "Logs",
             encryption_key=key,
             retention=LOG_RETENTION,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         # An own role instead of the AWS managed Lambda policies: logs only to this group.
         self.role = iam.Role(
@@ -85,16 +85,19 @@ class TransformFunction(Construct):
             architecture=lambda_.Architecture.ARM_64,
             code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/*.pyc"]),
             handler=HANDLER,
-            memory_size=cfg.transform.memory_mb,
-            timeout=Duration.seconds(cfg.transform.timeout_seconds),
-            reserved_concurrent_executions=cfg.reserved_transform_concurrency,
+            memory_size=settings.memory_mb,
+            timeout=Duration.seconds(settings.timeout_seconds),
+            # No reservation by default: the per-shard invocation figure it was sized on is not in the current
+            # Firehose documentation, a reservation too low sends batches to errors/ and one above the account's
+            # quota fails the deployment. The throttle alarm watches for starvation instead.
+            reserved_concurrent_executions=settings.reserved_concurrency,
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
             vpc=vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             security_groups=[security_group],
-            environment={"METRICS_NAMESPACE": metrics_namespace(cfg)},
+            environment={"METRICS_NAMESPACE": metrics_namespace},
         )
         acknowledge(
             self.role,
