@@ -1,5 +1,10 @@
-"""Synthesize the whole app once per test session (lazily: only tests that ask for it pay); the infrastructure
-and integration tests read from it."""
+"""Synthesize the whole app once per configuration per test session (lazily: only tests that ask for it pay);
+the infrastructure and integration tests read from it.
+
+``synthesized`` is parametrized over every configuration of ``tests/configs.py``: a template test runs once per
+configuration and must derive its expectations from ``synthesized.cfg``. pytest keeps one configuration's
+synthesis alive at a time and runs all tests of that configuration together.
+"""
 
 from __future__ import annotations
 
@@ -16,15 +21,10 @@ import app as app_module
 from pipeline.sandbox import SandboxStage
 from pipeline.stack import PipelineStack
 from shared import config
+from tests import configs
 
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX_ACCOUNT = "444455556666"
-
-
-def cdk_context(**overrides: Any) -> dict[str, Any]:
-    context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    context.update(overrides)
-    return context
 
 
 def template_of(stack: Stack) -> Template:
@@ -35,11 +35,12 @@ def template_of(stack: Stack) -> Template:
 
 @dataclass
 class Synthesized:
+    name: str
     app: App
     outdir: Path
     cfg: config.AppConfig
     pipeline_stack: PipelineStack
-    sandbox: SandboxStage
+    sandbox: SandboxStage | None
 
     @property
     def consumer_stage(self) -> Stage:
@@ -53,19 +54,23 @@ class Synthesized:
         return template_of(stack)
 
 
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    context = cdk_context(**{config.SANDBOX_ACCOUNT_KEY: SANDBOX_ACCOUNT})
-    app = App(context=context, outdir=str(outdir))
-    app_module.build(app)
-    # Raises if any stage has an unacknowledged cdk-nag finding (the plugin runs over the whole tree).
+def synthesize(raw: dict[str, Any], outdir: Path, name: str = "custom", **context: Any) -> Synthesized:
+    """Build and synthesize the app for ``raw`` (a ``datalake`` object); raises if any cdk-nag pack finds anything."""
+    app = App(context={config.CONTEXT_KEY: raw, **context}, outdir=str(outdir))
+    cfg = app_module.build(app)
     app.synth()
     pipeline_stack = app.node.find_child("Pipeline")
-    sandbox = app.node.find_child("Sandbox")
+    sandbox = app.node.try_find_child("Sandbox")
     assert isinstance(pipeline_stack, PipelineStack)
-    assert isinstance(sandbox, SandboxStage)
-    return Synthesized(app=app, outdir=outdir, cfg=config.load(context), pipeline_stack=pipeline_stack, sandbox=sandbox)
+    assert sandbox is None or isinstance(sandbox, SandboxStage)
+    return Synthesized(name=name, app=app, outdir=outdir, cfg=cfg, pipeline_stack=pipeline_stack, sandbox=sandbox)
+
+
+@pytest.fixture(scope="session", params=list(configs.VARIANTS))
+def synthesized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    name = request.param
+    extra = {config.SANDBOX_ACCOUNT_KEY: SANDBOX_ACCOUNT} if name == "default" else {}
+    return synthesize(configs.variant(name), tmp_path_factory.mktemp(f"cdk.out-{name}"), name, **extra)
 
 
 @pytest.fixture(scope="session")
