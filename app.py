@@ -26,6 +26,12 @@ def committed_context() -> dict[str, Any] | None:
         return None
 
 
+def feature_flags() -> dict[str, Any]:
+    """CDK's feature flags as committed in cdk.json: part of the app's code (they change what constructs
+    synthesize), not the user's configuration, so tests build their Apps with them too."""
+    return {k: v for k, v in (committed_context() or {}).items() if k.startswith("@aws-cdk")}
+
+
 def warnings(cfg: config.AppConfig) -> list[str]:
     """Valid but probably unintended settings: shown on every synth, never fatal."""
     found = []

@@ -56,7 +56,7 @@ class Synthesized:
 
 def synthesize(raw: dict[str, Any], outdir: Path, name: str = "custom", **context: Any) -> Synthesized:
     """Build and synthesize the app for ``raw`` (a ``datalake`` object); raises if any cdk-nag pack finds anything."""
-    app = App(context={config.CONTEXT_KEY: raw, **context}, outdir=str(outdir))
+    app = App(context={**app_module.feature_flags(), config.CONTEXT_KEY: raw, **context}, outdir=str(outdir))
     cfg = app_module.build(app)
     app.synth()
     pipeline_stack = app.node.find_child("Pipeline")
