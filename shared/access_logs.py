@@ -34,7 +34,7 @@ class AccessLogBucket(Construct):
                 )
             ],
             # Audit evidence outlives the stack; the lifecycle rule bounds its cost.
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         acknowledge(
             self.bucket,
