@@ -297,7 +297,7 @@ class AppConfig(_Model):
         region = region or self.producer.region
         raw = self.model_dump(mode="json")
         env = {"account": account, "region": region}
-        raw.update(tooling=env, consumer=env, producer=env, prefix=prefix or self.prefix)
+        raw.update(consumer=env, producer=env, prefix=prefix or self.prefix)
         raw["network"]["availability_zones"] = [
             region + z[len(self.producer.region) :] for z in self.network.availability_zones
         ]

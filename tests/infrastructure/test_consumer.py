@@ -1,7 +1,8 @@
-"""Account B: the data-lake bucket, its key, its log bucket, and whom they trust."""
+"""Account B: the data-lake bucket, its key, its log bucket, and whom they trust, for every configured table."""
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ BLOCK_ALL = {
     "IgnorePublicAcls": True,
     "RestrictPublicBuckets": True,
 }
+RETAIN_EXCEPT_ON_CREATE = {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Retain"}
 
 
 def _bucket(template: Template, name: str) -> tuple[str, dict[str, Any]]:
@@ -36,26 +38,79 @@ def _key(template: Template) -> tuple[str, dict[str, Any]]:
     return next(iter(keys.items()))
 
 
-@pytest.fixture(scope="module")
-def data_lake(consumer: Template, cfg):
-    return _bucket(consumer, naming.data_lake_bucket_name(cfg))
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _resource_text(resource: Any, bucket_id: str, bucket_name: str) -> str:
+    """A bucket policy resource as a plain ARN pattern (the bucket's GetAtt replaced by its ARN)."""
+    if isinstance(resource, str):
+        return resource
+    if resource == {"Fn::GetAtt": [bucket_id, "Arn"]}:
+        return f"arn:aws:s3:::{bucket_name}"
+    parts = resource["Fn::Join"][1]
+    return "".join(_resource_text(p, bucket_id, bucket_name) for p in parts)
+
+
+def may_put_object(statements: list[dict[str, Any]], role_arn: str, key: str, bucket_id: str, bucket: str) -> bool:
+    """IAM evaluation of the bucket policy alone for an s3:PutObject without SSE headers by ``role_arn``: some
+    Allow matches (action, resource, aws:PrincipalArn) and no Deny does."""
+    arn = f"arn:aws:s3:::{bucket}/{key}"
+
+    def matches(statement: dict[str, Any]) -> bool:
+        actions = _as_list(statement["Action"])
+        if not any(fnmatch.fnmatchcase("s3:PutObject", a) for a in actions):
+            return False
+        resources = [_resource_text(r, bucket_id, bucket) for r in _as_list(statement["Resource"])]
+        return any(fnmatch.fnmatchcase(arn, r) for r in resources)
+
+    allowed = False
+    for statement in statements:
+        if not matches(statement):
+            continue
+        condition = statement.get("Condition", {})
+        if statement["Effect"] == "Allow":
+            principals = _as_list(condition.get("ArnEquals", {}).get("aws:PrincipalArn", []))
+            allowed = allowed or role_arn in principals
+        elif set(condition) <= {"StringNotEqualsIfExists"}:
+            continue  # encryption denies: a write without SSE headers gets the bucket default
+        elif condition == {"Bool": {"aws:SecureTransport": "false"}} or "NumericLessThan" in condition:
+            continue  # TLS denies: the request uses TLS 1.2+
+        else:
+            return False
+    return allowed
 
 
 @pytest.fixture(scope="module")
-def log_bucket(consumer: Template, cfg):
-    return _bucket(consumer, naming.access_log_bucket_name(cfg))
+def lake(cfg) -> naming.LakeNames:
+    return naming.lake(cfg)
 
 
-def test_bucket_name_is_globally_unique_and_valid(cfg):
-    name = naming.data_lake_bucket_name(cfg)
-    assert cfg.consumer.account in name and cfg.consumer.region in name
-    assert len(name) <= 63 and name == name.lower()
+@pytest.fixture(scope="module")
+def tables(cfg) -> list[naming.TableNames]:
+    return [names for _, names in naming.tables(cfg)]
 
 
-def test_data_lake_is_versioned_and_retained(data_lake):
+@pytest.fixture(scope="module")
+def data_lake(consumer: Template, lake):
+    return _bucket(consumer, lake.bucket)
+
+
+@pytest.fixture(scope="module")
+def log_bucket(consumer: Template, lake):
+    return _bucket(consumer, lake.access_log_bucket)
+
+
+def test_bucket_name_is_globally_unique_and_valid(cfg, lake):
+    assert cfg.consumer.account in lake.bucket and cfg.consumer.region in lake.bucket
+    assert len(lake.bucket) <= 63 and lake.bucket == lake.bucket.lower()
+
+
+def test_data_lake_is_versioned_and_retained_except_on_create(data_lake):
     _, bucket = data_lake
     assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
-    assert bucket["DeletionPolicy"] == "Retain" and bucket["UpdateReplacePolicy"] == "Retain"
+    # A failed first create cleans up, so the retry does not fail with "already exists".
+    assert {k: bucket[k] for k in RETAIN_EXCEPT_ON_CREATE} == RETAIN_EXCEPT_ON_CREATE
 
 
 def test_data_lake_uses_the_cmk_with_bucket_keys(data_lake, consumer: Template):
@@ -78,10 +133,10 @@ def test_data_lake_blocks_public_access_and_acls(data_lake):
     assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
 
 
-def test_data_lake_logs_to_the_log_bucket(data_lake, log_bucket, cfg):
+def test_data_lake_logs_to_the_log_bucket(data_lake, log_bucket, lake):
     logging = data_lake[1]["Properties"]["LoggingConfiguration"]
     assert logging["DestinationBucketName"] == {"Ref": log_bucket[0]}
-    assert logging["LogFilePrefix"] == naming.data_lake_bucket_name(cfg) + "/"
+    assert logging["LogFilePrefix"] == lake.bucket + "/"
 
 
 def test_data_lake_lifecycle(data_lake, cfg):
@@ -105,45 +160,76 @@ def test_buckets_deny_insecure_transport(which, request, consumer: Template):
     assert old_tls and old_tls[0]["Condition"]["NumericLessThan"] == {"s3:TlsVersion": 1.2}
 
 
-def test_bucket_policy_lets_exactly_the_delivery_role_write(data_lake, consumer: Template, cfg):
+def test_bucket_policy_lets_exactly_the_delivery_roles_write_each_its_own_prefixes(
+    data_lake, consumer: Template, cfg, tables
+):
     bucket_id, _ = data_lake
     allows = [s for s in _policy_statements(consumer, bucket_id) if s["Effect"] == "Allow"]
-    assert {s["Sid"] for s in allows} == {"AllowProducerFirehoseBucketAccess", "AllowProducerFirehoseObjectWrites"}
     for statement in allows:
         assert statement["Principal"] == {"AWS": f"arn:aws:iam::{cfg.producer.account}:root"}
-        assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": naming.delivery_role_arn(cfg)}}
-    actions = {a for s in allows for a in s["Action"]}
-    assert (
-        actions
-        == set(DELIVERY_S3_ACTIONS)
-        == {
-            "s3:AbortMultipartUpload",
-            "s3:GetBucketLocation",
-            "s3:GetObject",
-            "s3:ListBucket",
-            "s3:ListBucketMultipartUploads",
-            "s3:PutObject",
-            "s3:PutObjectAcl",
-        }
+    bucket_level = [s for s in allows if s["Resource"] == {"Fn::GetAtt": [bucket_id, "Arn"]}]
+    assert len(bucket_level) == 1
+    assert sorted(_as_list(bucket_level[0]["Condition"]["ArnEquals"]["aws:PrincipalArn"])) == sorted(
+        t.delivery_role_arn for t in tables
     )
-    bucket_level = next(s for s in allows if s["Sid"] == "AllowProducerFirehoseBucketAccess")
-    assert bucket_level["Resource"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
-    objects = next(s for s in allows if s["Sid"] == "AllowProducerFirehoseObjectWrites")
-    # Only this table's data, errors and raw prefixes, nothing else in the lake.
-    assert objects["Resource"] == [
-        {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, f"/{kind}/{cfg.table.name}/*"]]}
-        for kind in ("data", "errors", "raw")
-    ]
+    object_level = [s for s in allows if s is not bucket_level[0]]
+    assert len(object_level) == len(tables)
+    for names in tables:
+        (own,) = [
+            s for s in object_level if s["Condition"] == {"ArnEquals": {"aws:PrincipalArn": names.delivery_role_arn}}
+        ]
+        # Only this table's data, errors and raw prefixes, nothing else in the lake.
+        assert own["Resource"] == [
+            {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, f"/{kind}/{names.key}/*"]]}
+            for kind in ("data", "errors", "raw")
+        ]
+    actions = {a for s in allows for a in _as_list(s["Action"])}
+    assert actions == set(DELIVERY_S3_ACTIONS)
 
 
-def test_key_rotates_is_retained_and_aliased(consumer: Template, cfg):
+def test_a_tables_role_cannot_write_another_tables_prefixes(data_lake, consumer: Template, lake, tables):
+    bucket_id, _ = data_lake
+    statements = _policy_statements(consumer, bucket_id)
+    other = naming.TableNames(**{**tables[0].__dict__, "key": "other", "delivery_role": "ddblake-other-x"})
+    for writer in [*tables, other]:
+        for target in tables:
+            for kind in (naming.DATA, naming.ERRORS, naming.RAW):
+                key = f"{target.root(kind)}year=2026/month=11/day=29/hour=10/part-1.gz"
+                expected = writer.key == target.key
+                assert may_put_object(statements, writer.delivery_role_arn, key, bucket_id, lake.bucket) is expected, (
+                    writer.key,
+                    key,
+                )
+        # Nowhere outside the table folders.
+        assert not may_put_object(statements, writer.delivery_role_arn, "athena-results/x", bucket_id, lake.bucket)
+
+
+def test_bucket_policy_refuses_writes_with_another_key_or_sse_s3(data_lake, consumer: Template):
+    bucket_id, _ = data_lake
+    key_id, _ = _key(consumer)
+    denies = {s["Sid"]: s for s in _policy_statements(consumer, bucket_id) if s.get("Sid", "").startswith("DenyWrites")}
+    objects = {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/*"]]}
+    assert denies["DenyWritesNotEncryptedWithTheLakeKey"]["Condition"] == {
+        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
+    }
+    assert denies["DenyWritesNamingAnotherKey"]["Condition"] == {
+        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": {"Fn::GetAtt": [key_id, "Arn"]}}
+    }
+    for deny in denies.values():
+        assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
+        assert deny["Action"] == "s3:PutObject" and deny["Resource"] == objects
+
+
+def test_key_rotates_is_retained_and_aliased(consumer: Template, lake):
     _, key = _key(consumer)
     assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["DeletionPolicy"] == "Retain"
-    consumer.has_resource_properties("AWS::KMS::Alias", {"AliasName": naming.data_lake_key_alias(cfg)})
+    assert {k: key[k] for k in RETAIN_EXCEPT_ON_CREATE} == RETAIN_EXCEPT_ON_CREATE
+    consumer.has_resource_properties("AWS::KMS::Alias", {"AliasName": lake.key_alias})
 
 
-def test_key_policy_lets_producer_use_key_only_as_delivery_role_via_s3_for_this_bucket(consumer: Template, cfg):
+def test_key_policy_lets_producer_use_key_only_as_a_delivery_role_via_s3_for_this_bucket(
+    consumer: Template, cfg, lake, tables
+):
     _, key = _key(consumer)
     statements = key["Properties"]["KeyPolicy"]["Statement"]
     producer = [s for s in statements if s.get("Sid") == "AllowProducerDeliveryRoleViaS3ForDataLakeBucket"]
@@ -151,17 +237,16 @@ def test_key_policy_lets_producer_use_key_only_as_delivery_role_via_s3_for_this_
     statement = producer[0]
     assert statement["Principal"] == {"AWS": f"arn:aws:iam::{cfg.producer.account}:root"}
     assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
-    assert statement["Condition"] == {
-        "ArnEquals": {"aws:PrincipalArn": naming.delivery_role_arn(cfg)},
-        "StringEquals": {
-            "kms:ViaService": f"s3.{cfg.consumer.region}.amazonaws.com",
-            # Bucket Keys: the encryption context is the bucket ARN, not an object ARN.
-            "kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{naming.data_lake_bucket_name(cfg)}",
-        },
+    condition = statement["Condition"]
+    assert sorted(_as_list(condition["ArnEquals"]["aws:PrincipalArn"])) == sorted(t.delivery_role_arn for t in tables)
+    assert condition["StringEquals"] == {
+        "kms:ViaService": f"s3.{cfg.consumer.region}.amazonaws.com",
+        # Bucket Keys: the encryption context is the bucket ARN, not an object ARN.
+        "kms:EncryptionContext:aws:s3:arn": lake.bucket_arn,
     }
-    # Account B keeps administering its key; no other principal gets anything.
+    # Account B administers its key; no principal of another account gets anything else.
     others = [s for s in statements if s is not statement]
-    assert [s["Principal"] for s in others] == [{"AWS": f"arn:aws:iam::{cfg.consumer.account}:root"}]
+    assert all(cfg.producer.account not in str(s["Principal"]) or cfg.same_account for s in others)
 
 
 def test_log_bucket(log_bucket, cfg):
@@ -174,21 +259,21 @@ def test_log_bucket(log_bucket, cfg):
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     rule = props["LifecycleConfiguration"]["Rules"][0]
     assert rule["ExpirationInDays"] == cfg.data_lake.access_log_expiration_days
-    assert bucket["DeletionPolicy"] == "Retain"
+    assert {k: bucket[k] for k in RETAIN_EXCEPT_ON_CREATE} == RETAIN_EXCEPT_ON_CREATE
 
 
 def test_log_bucket_accepts_logs_only_from_the_data_lake(log_bucket, data_lake, consumer: Template):
     statements = _policy_statements(consumer, log_bucket[0])
     logging = [s for s in statements if s["Effect"] == "Allow"]
-    assert len(logging) == 1
-    assert logging[0]["Principal"] == {"Service": "logging.s3.amazonaws.com"}
-    assert logging[0]["Condition"]["ArnLike"]["aws:SourceArn"] == {"Fn::GetAtt": [data_lake[0], "Arn"]}
+    assert logging and all(s["Principal"] == {"Service": "logging.s3.amazonaws.com"} for s in logging)
+    sources = [a for s in logging for a in _as_list(s["Condition"]["ArnLike"]["aws:SourceArn"])]
+    assert {"Fn::GetAtt": [data_lake[0], "Arn"]} in sources
 
 
-def test_outputs(consumer: Template, cfg):
+def test_outputs(consumer: Template, lake):
     outputs = consumer.find_outputs("*")
     assert {"DataLakeBucketName", "DataLakeBucketArn", "DataLakeKeyArn", "DataLakeKeyAlias"} <= set(outputs)
-    assert outputs["DataLakeKeyAlias"]["Value"] == naming.data_lake_key_alias(cfg)
+    assert outputs["DataLakeKeyAlias"]["Value"] == lake.key_alias
 
 
 def test_consumer_stage_targets_account_b(synthesized, cfg):
@@ -201,43 +286,3 @@ def test_no_s3_bucket_allows_public_principals_to_read(consumer: Template):
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if statement["Effect"] == "Allow":
                 assert statement["Principal"] != {"AWS": "*"} and statement["Principal"] != "*"
-
-
-def test_athena_table_reads_the_data_prefix_with_partition_projection(consumer: Template, cfg):
-    (database,) = consumer.find_resources("AWS::Glue::Database").values()
-    db_name = database["Properties"]["DatabaseInput"]["Name"]
-    (table,) = consumer.find_resources("AWS::Glue::Table").values()
-    props = table["Properties"]
-    assert props["DatabaseName"] == db_name
-    table_input = props["TableInput"]
-    assert table_input["Name"] == cfg.table.name
-    location = f"s3://{naming.data_lake_bucket_name(cfg)}/data/{cfg.table.name}/"
-    storage = table_input["StorageDescriptor"]
-    assert storage["Location"] == location
-    assert storage["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
-    params = table_input["Parameters"]
-    assert params["projection.enabled"] == "true"
-    # The projected layout is exactly the prefix Firehose writes (naming.data_prefix with its expressions).
-    template = params["storage.location.template"]
-    assert template == location + "year=${year}/month=${month}/day=${day}/hour=${hour}/"
-    firehose_layout = (
-        naming.data_prefix(cfg)
-        .replace("!{timestamp:yyyy}", "${year}")
-        .replace("!{timestamp:MM}", "${month}")
-        .replace("!{timestamp:dd}", "${day}")
-        .replace("!{timestamp:HH}", "${hour}")
-    )
-    assert template == f"s3://{naming.data_lake_bucket_name(cfg)}/{firehose_layout}"
-    assert [k["Name"] for k in table_input["PartitionKeys"]] == ["year", "month", "day", "hour"]
-    columns = [c["Name"] for c in storage["Columns"]]
-    assert columns[-2:] == [cfg.table.partition_key, cfg.table.sort_key]
-
-
-def test_athena_metadata_columns_are_the_transforms(consumer: Template):
-    from consumer.catalog import METADATA_COLUMNS
-    from lambdas.transform.record import METADATA_COLUMNS as TRANSFORM_COLUMNS
-
-    assert [name for name, _ in METADATA_COLUMNS] == list(TRANSFORM_COLUMNS)
-    (table,) = consumer.find_resources("AWS::Glue::Table").values()
-    declared = table["Properties"]["TableInput"]["StorageDescriptor"]["Columns"]
-    assert [(c["Name"], c["Type"]) for c in declared[: len(METADATA_COLUMNS)]] == list(METADATA_COLUMNS)
