@@ -16,44 +16,61 @@ export CDK_DISABLE_VERSION_CHECK := 1
 
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+SUPPORTED_PYTHON := import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
 
-.PHONY: help install synth test lint bench nag-report clean
+.PHONY: help install synth test lint pytest bench clean
 
 help:
-	@echo "make synth   install, then synthesize the pipeline and both stages into cdk.out/ (cdk-nag gated)"
-	@echo "make test    install, then lint and run the test suite"
-	@echo "make bench   transform Lambda throughput benchmark"
-	@echo "make clean   remove cdk.out, reports and caches (keeps installs)"
+	@echo "make synth                 install, then synthesize the pipeline and all stages into cdk.out/ (cdk-nag gated)"
+	@echo "make test                  install, then lint and run the whole test suite"
+	@echo "make pytest ARGS='-k ...'  run a subset of the tests with the same Node and venv (e.g. ARGS='tests/unit -x')"
+	@echo "make lint                  ruff check and format check"
+	@echo "make bench                 transform Lambda throughput benchmark"
+	@echo "make install               only install (.venv from pyproject.toml, node_modules from package-lock.json)"
+	@echo "make clean                 remove cdk.out, reports and caches (keeps installs)"
 
+# A .venv left by an unsupported Python (or a moved checkout) is rebuilt instead of failing later.
 $(PY_STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c '$(SUPPORTED_PYTHON)' || { echo "error: '$(PYTHON)' is $$($(PYTHON) --version 2>&1); this project needs Python >= 3.11: run 'make PYTHON=python3.11 ...' (or 3.12/3.13)" >&2; exit 1; }
+	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c '$(SUPPORTED_PYTHON)' 2>/dev/null; then echo "rebuilding $(VENV): it was made by an unsupported or missing Python"; rm -rf $(VENV); fi
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@
+	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
-	node --version | grep -q '^v24\.'
-	touch $@
+	@node --version | grep -q '^v24\.' || { echo "error: node_modules/.bin/node is not Node 24" >&2; exit 1; }
+	@touch $@
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
 # cdk synth exits 1 on any unacknowledged cdk-nag finding; the per-stage JUnit reports are written either way.
 synth: install
-	rm -rf cdk.out
-	status=0; cdk synth --quiet || status=$$?; \
-	  nag=0; $(BIN)/python -m pipeline.nag_report junit --assembly cdk.out --out reports/nag || nag=$$?; \
-	  echo "Templates:      cdk.out/*.template.json, cdk.out/assembly-*/ (one folder per stage)"; \
-	  echo "cdk-nag report: cdk.out/validation-report.json, reports/nag/*.xml (JUnit, one file per stage)"; \
-	  [ $$status -ne 0 ] || status=$$nag; exit $$status
+	@rm -rf cdk.out
+	@status=0; cdk synth --quiet || status=$$?; \
+	  nag=0; if [ -f cdk.out/manifest.json ]; then $(BIN)/python -m pipeline.nag_report junit --assembly cdk.out --out reports/nag || nag=$$?; fi; \
+	  [ $$status -ne 0 ] || status=$$nag; \
+	  if [ $$status -eq 0 ]; then \
+	    echo "Templates:      cdk.out/*.template.json, cdk.out/assembly-*/ (one folder per stage)"; \
+	    echo "cdk-nag report: cdk.out/validation-report.json, reports/nag/*.xml (JUnit, one file per stage)"; \
+	  elif [ -f cdk.out/validation-report.json ]; then \
+	    echo "synth failed: cdk-nag findings above; details in cdk.out/validation-report.json and reports/nag/*.xml" >&2; \
+	  else \
+	    echo "synth failed before any template was written (see the message above)" >&2; \
+	  fi; \
+	  exit $$status
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 test: lint
-	mkdir -p reports
+	@mkdir -p reports
 	$(BIN)/python -m pytest --junitxml=reports/pytest.xml
+
+pytest: install
+	$(BIN)/python -m pytest $(ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks.bench_transform

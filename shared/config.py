@@ -37,6 +37,7 @@ OUR_CONTEXT_KEYS = (CONTEXT_KEY, SANDBOX_ACCOUNT_KEY, SANDBOX_REGION_KEY, SANDBO
 # Lambda refuses a reservation that leaves less than this unreserved in the account
 # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html).
 MIN_UNRESERVED_CONCURRENCY = 100
+FIREHOSE_INVOCATIONS_PER_SHARD = 5
 NAG_PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321", "Serverless")
 
 _ATHENA_TYPE = re.compile(
@@ -358,6 +359,16 @@ def _cross_checks(cfg: AppConfig) -> Iterator[str]:
             yield f"{c}.tables[{i}].sort_key = {table.sort_key!r}: must differ from partition_key"
     yield from _name_lengths(cfg)
     reserved = cfg.transform.reserved_concurrency
+    for table in cfg.tables if reserved is not None else ():
+        # "Firehose allows up to 5 outstanding Lambda invocations per shard" (S3 destination)
+        # https://docs.aws.amazon.com/firehose/latest/dev/limits.html: less starves it and batches go to errors/.
+        needed = FIREHOSE_INVOCATIONS_PER_SHARD * table.stream.shard_count
+        if table.stream.mode == "PROVISIONED" and reserved < needed:
+            yield (
+                f"{c}.transform.reserved_concurrency = {reserved}: table {table.name!r} has {table.stream.shard_count} "
+                f"shards and Firehose runs up to {FIREHOSE_INVOCATIONS_PER_SHARD} transform calls per shard: reserve "
+                f"at least {needed}, or set it to null"
+            )
     if reserved is not None:
         total = reserved * len(cfg.tables)
         reservable = cfg.transform.account_concurrency_quota - MIN_UNRESERVED_CONCURRENCY
@@ -444,7 +455,7 @@ def _problem(error: Any, raw: Mapping[str, Any]) -> list[str]:
     kind = error["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc)
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return [f"{where}: unknown key{hint}; allowed keys are {allowed}"]
     if kind == "missing":
