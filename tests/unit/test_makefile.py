@@ -20,7 +20,7 @@ def _targets_with_recipe() -> set[str]:
     lines = MAKEFILE.splitlines()
     for i, line in enumerate(lines):
         match = re.match(r"^([a-z][a-z-]*):", line)
-        if match and (i + 1 < len(lines) and lines[i + 1].startswith("\t") or line.split(":", 1)[1].strip()):
+        if match and ((i + 1 < len(lines) and lines[i + 1].startswith("\t")) or line.split(":", 1)[1].strip()):
             targets.add(match.group(1))
     return targets
 
