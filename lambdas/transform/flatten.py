@@ -28,11 +28,11 @@ replaces (see benchmarks/).
 
 from __future__ import annotations
 
-import binascii
 import json
 from collections.abc import Callable
 from typing import Any
 
+from .b64 import InvalidBase64, decode_strict
 from .numbers import InvalidNumber, number_token
 
 __all__ = [
@@ -144,8 +144,8 @@ def _check_b64(v: object) -> str:
     if type(v) is not str:
         raise _MalformedValue("B value is not a string")
     try:
-        binascii.a2b_base64(v, strict_mode=True)
-    except (binascii.Error, ValueError):
+        decode_strict(v)  # the same rule as the record's data, on every Python version
+    except InvalidBase64:
         raise _MalformedValue("B value is not valid base64") from None
     return v
 
@@ -162,14 +162,6 @@ def _string_array(v: list[str]) -> str:
 
 
 _NOT_ONE_TAG = "attribute value is not an object with exactly one type tag"
-
-
-def _write_value(av: Any, parts: list[str]) -> None:
-    """Append the JSON text of one typed attribute value ``av`` (maps stay nested objects)."""
-    if type(av) is not dict or len(av) != 1:
-        raise _MalformedValue(_NOT_ONE_TAG)
-    tag, v = av.popitem()
-    _write_typed(tag, v, parts)
 
 
 def _write_typed(tag: object, v: Any, parts: list[str]) -> None:
@@ -369,12 +361,13 @@ def flatten_image(image: dict[str, Any], parts: list[str]) -> None:
 
 
 def add_missing_keys(keys: dict[str, Any], image: dict[str, Any], parts: list[str]) -> None:
-    """Append key attributes that the image lacks (the image's value wins when both have one)."""
-    for name, av in keys.items():
-        if name not in image:  # column names are injective: same name, same column
-            key = _TOP_KEYS.get(name) or _top_key(name)
-            parts.append(key)
-            try:
-                _write_value(av, parts)
-            except _MalformedValue as exc:
-                raise MalformedRecord(f"malformed attribute value at {_column_of(key)[:200]!r}: {exc}") from None
+    """Append the columns of key attributes that the image lacks (the image's value wins when
+    both have one). They go through the image's own walk, so a map value is flattened like any
+    other (DynamoDB keys are S, N or B, but the record is input, not trusted)."""
+    # Column names are injective: a name the image has gives a column it already wrote.
+    for name in keys:
+        if name not in image:
+            break
+    else:
+        return  # the usual case, checked without building anything
+    _flatten_map({n: av for n, av in keys.items() if n not in image}, _TOP_PREFIX, _TOP_KEYS, parts)

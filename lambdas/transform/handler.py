@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from .metrics import BatchSummary, log_line, metrics_namespace
-from .record import MalformedRecord, transform_data
+from .record import MAX_OUTPUT_RECORD_BYTES, failure_reason, transform_data
 
 __all__ = [
     "LAMBDA_RESPONSE_LIMIT",
@@ -27,8 +27,6 @@ __all__ = [
 RESULT_OK = "Ok"
 RESULT_FAILED = "ProcessingFailed"
 
-# Firehose rejects a transformed record larger than 1,000 KiB.
-MAX_OUTPUT_RECORD_BYTES = 1_024_000
 # Lambda's synchronous response payload limit; the budget keeps a margin below it for any
 # difference between our size arithmetic and the runtime's serialiser.
 LAMBDA_RESPONSE_LIMIT = 6_291_456
@@ -149,13 +147,8 @@ def process_event(event: Any, *, response_budget: int = RESPONSE_BUDGET) -> dict
                 shard_id = meta.get("shardId")
             try:
                 line = transform_data(data, sequence_number, shard_id)
-                if len(line) > MAX_OUTPUT_RECORD_BYTES:
-                    raise MalformedRecord(f"output record exceeds {MAX_OUTPUT_RECORD_BYTES} bytes")
-            except MalformedRecord as exc:
-                reason = str(exc)
-            except Exception as exc:
-                # A bug must cost one record, not the batch; the type name is enough to find it.
-                reason = f"internal error: {type(exc).__name__}"
+            except Exception as exc:  # a bug must cost one record, not the batch
+                reason = failure_reason(exc)
             else:
                 encoded = b2a(line, newline=False).decode("ascii")
                 entries.append({"recordId": record_id, "result": RESULT_OK, "data": encoded})

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import binascii
 import json
 import math
 from datetime import datetime, timedelta
 
+from .b64 import InvalidBase64, decode_strict
 from .flatten import MalformedRecord, add_missing_keys, flatten_image
 
 __all__ = [
@@ -16,12 +16,19 @@ __all__ = [
     "COL_EVENT_NAME",
     "COL_IS_DELETED",
     "COL_IS_TTL_DELETE",
+    "COL_ORIGIN",
     "COL_SEQUENCE_NUMBER",
     "COL_SHARD_ID",
     "COL_TABLE_NAME",
+    "MAX_OUTPUT_RECORD_BYTES",
     "METADATA_COLUMNS",
+    "ORIGIN_BACKFILL",
+    "ORIGIN_FIELD",
+    "ORIGIN_STREAM",
     "MalformedRecord",
+    "failure_reason",
     "iso_from_epoch",
+    "transform_change",
     "transform_data",
 ]
 
@@ -35,6 +42,7 @@ COL_SEQUENCE_NUMBER = "_sequence_number"
 COL_SHARD_ID = "_shard_id"
 COL_IS_DELETED = "_is_deleted"
 COL_IS_TTL_DELETE = "_is_ttl_delete"
+COL_ORIGIN = "_origin"
 
 METADATA_COLUMNS = (
     COL_EVENT_NAME,
@@ -46,7 +54,16 @@ METADATA_COLUMNS = (
     COL_SHARD_ID,
     COL_IS_DELETED,
     COL_IS_TTL_DELETE,
+    COL_ORIGIN,
 )
+
+# Firehose rejects a transformed record larger than 1,000 KiB.
+MAX_OUTPUT_RECORD_BYTES = 1_024_000
+
+# The one top-level field the backfill tool adds to an otherwise genuine change record.
+ORIGIN_FIELD = "ddbLakeOrigin"
+ORIGIN_BACKFILL = "backfill"
+ORIGIN_STREAM = "stream"  # the field is absent: DynamoDB wrote the record
 
 _IMAGE_FOR_EVENT = {"INSERT": "NewImage", "MODIFY": "NewImage", "REMOVE": "OldImage"}
 _TTL_PRINCIPAL = "dynamodb.amazonaws.com"
@@ -122,11 +139,17 @@ _K_AWS_REGION = _key(COL_AWS_REGION)
 _K_CREATION_TIME = _key(COL_APPROXIMATE_CREATION_TIME)
 _K_SEQUENCE_NUMBER = _key(COL_SEQUENCE_NUMBER)
 _K_SHARD_ID = _key(COL_SHARD_ID)
-_DELETED_TEXT = {
-    (False, False): f"{_key(COL_IS_DELETED)}false{_key(COL_IS_TTL_DELETE)}false",
-    (True, False): f"{_key(COL_IS_DELETED)}true{_key(COL_IS_TTL_DELETE)}false",
-    (True, True): f"{_key(COL_IS_DELETED)}true{_key(COL_IS_TTL_DELETE)}true",
+# The flag columns (_is_deleted, _is_ttl_delete, _origin) by (deleted, TTL delete, backfill).
+_FLAGS_TEXT = {
+    (deleted, ttl, backfill): (
+        f"{_key(COL_IS_DELETED)}{'true' if deleted else 'false'}"
+        f"{_key(COL_IS_TTL_DELETE)}{'true' if ttl else 'false'}"
+        f"{_key(COL_ORIGIN)}{_json_string(ORIGIN_BACKFILL if backfill else ORIGIN_STREAM)}"
+    )
+    for deleted, ttl in ((False, False), (True, False), (True, True))
+    for backfill in (False, True)
 }
+_ORIGIN_REASON = f"{ORIGIN_FIELD} must be {ORIGIN_BACKFILL!r} when present"
 
 # Table name and region repeat in every record of a stream.
 _REPEATED_TEXT: dict[str, str] = {}
@@ -141,16 +164,34 @@ def _repeated_json_string(s: str) -> str:
     return text
 
 
+def failure_reason(exc: Exception) -> str:
+    """The logged reason for a record that raised ``exc`` while being transformed."""
+    if isinstance(exc, MalformedRecord):
+        return str(exc)
+    # A bug must cost one record, not the batch; the type name is enough to find it.
+    return f"internal error: {type(exc).__name__}"
+
+
 def transform_data(data: object, sequence_number: object, shard_id: object) -> bytes:
     """Transform one base64 Firehose ``data`` payload into one UTF-8 JSON line ending in ``\\n``.
 
     Raises :class:`MalformedRecord` (or, for bugs, anything else) when the record cannot be
-    transformed; the caller turns that into ``ProcessingFailed``.
+    transformed; the caller turns that into ``ProcessingFailed`` (see :func:`failure_reason`).
     """
     try:
-        raw = binascii.a2b_base64(data, strict_mode=True)
-    except (binascii.Error, ValueError, TypeError):
+        raw = decode_strict(data)
+    except InvalidBase64:
         raise MalformedRecord("data is not valid base64") from None
+    return transform_change(raw, sequence_number, shard_id)
+
+
+def transform_change(raw: bytes, sequence_number: object, shard_id: object) -> bytes:
+    """Transform one change record, the bytes as they were put on the Kinesis stream, into one
+    UTF-8 JSON line ending in ``\\n``. ``sequence_number`` and ``shard_id`` are the Kinesis
+    record's (``None`` when unknown: the columns are then null).
+
+    Raises like :func:`transform_data`.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -184,6 +225,11 @@ def transform_data(data: object, sequence_number: object, shard_id: object) -> b
     image = ddb.get(image_field)
     if image is not None and type(image) is not dict:
         raise MalformedRecord(f"not a DynamoDB change record: {image_field} is not an object")
+    # Absent: a live change. Anything but "backfill" (null included) is refused rather than
+    # guessed, since queries let a live change win over a backfill record.
+    is_backfill = ORIGIN_FIELD in change
+    if is_backfill and change[ORIGIN_FIELD] != ORIGIN_BACKFILL:
+        raise MalformedRecord(_ORIGIN_REASON)
 
     is_deleted = event_name == "REMOVE"
     is_ttl = False
@@ -203,7 +249,7 @@ def transform_data(data: object, sequence_number: object, shard_id: object) -> b
         f'{_K_CREATION_TIME}"{iso_from_epoch(ddb.get("ApproximateCreationDateTime"))}"'
         f"{_K_SEQUENCE_NUMBER}{_json_string(sequence_number) if type(sequence_number) is str else 'null'}"
         f"{_K_SHARD_ID}{_json_string(shard_id) if type(shard_id) is str else 'null'}"
-        f"{_DELETED_TEXT[is_deleted, is_ttl]}"
+        f"{_FLAGS_TEXT[is_deleted, is_ttl, is_backfill]}"
     ]
     try:
         if image is None:
@@ -219,7 +265,10 @@ def transform_data(data: object, sequence_number: object, shard_id: object) -> b
         raise MalformedRecord("data is nested too deeply") from None
     parts.append("}\n")
     try:
-        return "".join(parts).encode("utf-8")
+        line = "".join(parts).encode("utf-8")
     except UnicodeEncodeError:
         # Only an unpaired surrogate (a "\\ud800" escape in the input) cannot be UTF-8.
         raise MalformedRecord("string contains an unpaired surrogate") from None
+    if len(line) > MAX_OUTPUT_RECORD_BYTES:
+        raise MalformedRecord(f"output record exceeds {MAX_OUTPUT_RECORD_BYTES} bytes")
+    return line

@@ -33,6 +33,7 @@ METADATA = {
     "_shard_id",
     "_is_deleted",
     "_is_ttl_delete",
+    "_origin",
 }
 
 
@@ -49,6 +50,7 @@ def test_metadata_columns_are_exactly_the_documented_set():
     assert obj["_shard_id"] == SHARD
     assert obj["_is_deleted"] is False
     assert obj["_is_ttl_delete"] is False
+    assert obj["_origin"] == "stream"
 
 
 def test_insert_uses_new_image():
@@ -121,6 +123,63 @@ def test_image_value_of_a_key_attribute_wins_and_appears_once():
     assert item_columns(obj) == {"pk": "ORDER#1", "a": "b"}
 
 
+@pytest.mark.parametrize("image", [None, {"status": {"S": "PAID"}}], ids=["keys only", "image lacks the key"])
+def test_a_map_key_missing_from_the_image_is_flattened_like_an_image_map(image):
+    # DynamoDB keys are S, N or B, but a record is input: a map from Keys follows the image rules.
+    keys = {
+        "pk": {"S": "ORDER#1"},
+        "addr": {"M": {"city": {"S": "Oslo"}, "geo": {"M": {"lat": {"N": "59.9"}}}, "none": {"M": {}}}},
+        "_k.x": {"L": [{"M": {"a.b": {"S": "c"}}}]},
+    }
+    from_keys = transform_one(change_record("INSERT", keys=keys, new=image))
+    # The same values as image attributes give the same columns.
+    as_image = transform_one(change_record("INSERT", keys={"pk": {"S": "ORDER#1"}}, new={**(image or {}), **keys}))
+    expected = {
+        "pk": "ORDER#1",
+        "addr.city": "Oslo",
+        "addr.geo.lat": Decimal("59.9"),
+        "addr.none": {},
+        "%5Fk%2Ex": [{"a.b": "c"}],
+    }
+    assert {k: v for k, v in item_columns(from_keys).items() if k != "status"} == expected
+    assert item_columns(from_keys) == item_columns(as_image)
+
+
+def test_a_malformed_map_key_names_its_column():
+    keys = {"pk": {"S": "ORDER#1"}, "addr": {"M": {"geo": {"M": {"lat": {"N": "x"}}}}}}
+    response, logs = run(event(b64(change_record("INSERT", keys=keys, new={"status": {"S": "PAID"}}))))
+    assert response["records"][0]["result"] == "ProcessingFailed"
+    assert logs[0]["failures"][0]["reason"] == "malformed attribute value at 'addr.geo.lat': N value is not a number"
+
+
+class TestOrigin:
+    def test_a_change_from_dynamodb_is_stream(self):
+        obj = transform_one(change_record("MODIFY", new=item()))
+        assert obj["_origin"] == "stream"
+
+    @pytest.mark.parametrize("event_name", ["INSERT", "MODIFY", "REMOVE"])
+    def test_the_backfill_marker_makes_it_backfill(self, event_name):
+        change = change_record(event_name, new=item(a={"S": "x"}), old=item(a={"S": "x"}), ddbLakeOrigin="backfill")
+        live = transform_one(change_record(event_name, new=item(a={"S": "x"}), old=item(a={"S": "x"})))
+        obj = transform_one(change)
+        assert obj["_origin"] == "backfill"
+        # The marker changes nothing else: it is no item column, and Kinesis metadata is kept.
+        assert {**obj, "_origin": "stream"} == live
+        assert (obj["_sequence_number"], obj["_shard_id"]) == (SEQ, SHARD)
+
+    def test_origin_is_the_last_metadata_column(self):
+        obj = transform_one(change_record("INSERT", new=item(), ddbLakeOrigin="backfill"))
+        assert list(obj)[: len(record.METADATA_COLUMNS)] == list(record.METADATA_COLUMNS)
+        assert record.METADATA_COLUMNS[-2:] == ("_is_ttl_delete", "_origin")
+
+    @pytest.mark.parametrize("value", ["stream", "Backfill", "backfill ", "", None, True, 1, ["backfill"], {}])
+    def test_any_other_marker_value_fails_the_record(self, value):
+        data = b64(change_record("INSERT", new=item(), ddbLakeOrigin=value))
+        response, logs = run(event(data))
+        assert response["records"][0] == {"recordId": "rec-00000", "result": "ProcessingFailed", "data": data}
+        assert logs[0]["failures"][0]["reason"] == "ddbLakeOrigin must be 'backfill' when present"
+
+
 class TestTimestamps:
     @pytest.mark.parametrize(
         ("value", "iso"),
@@ -170,6 +229,6 @@ def test_output_line_is_compact_and_metadata_comes_first():
         b'{"_event_name":"INSERT","_event_id":"3f2b6c1e-0000-4000-8000-000000000001","_table_name":"orders",'
         b'"_aws_region":"eu-west-1","_approximate_creation_time":"2024-05-31T16:08:37.123456Z",'
         b'"_sequence_number":"49650000000000000000000000000000000000000000000000000001",'
-        b'"_shard_id":"shardId-000000000003","_is_deleted":false,"_is_ttl_delete":false,'
+        b'"_shard_id":"shardId-000000000003","_is_deleted":false,"_is_ttl_delete":false,"_origin":"stream",'
         b'"pk":"ORDER#1","a":"x"}\n'
     )

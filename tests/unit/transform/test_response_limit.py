@@ -6,6 +6,7 @@ import json
 import pytest
 
 from lambdas.transform import handler as transform_handler
+from lambdas.transform.record import METADATA_COLUMNS
 
 from .builders import b64, change_record, event, item, run
 
@@ -88,5 +89,5 @@ def test_real_limit_with_flattening_that_multiplies_output_size():
     assert 0 < len(failed) < len(datas)
     assert all(results[i]["data"] == datas[i] for i in failed)
     ok = [r for r in results if r["result"] == "Ok"]
-    assert all(len(json.loads(base64.b64decode(r["data"]))) == 9 + 201 for r in ok)
+    assert all(len(json.loads(base64.b64decode(r["data"]))) == len(METADATA_COLUMNS) + 201 for r in ok)
     assert logs[0]["failedForResponseSize"] == len(failed)
