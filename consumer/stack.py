@@ -10,6 +10,7 @@ from constructs import Construct
 from consumer.buckets import DataLakeBucket
 from consumer.catalog import DataLakeDatabase, TableCatalog
 from consumer.key import DataLakeKey
+from consumer.replica import DataLakeReplication
 from shared import naming
 from shared.access_logs import AccessLogBucket
 from shared.config import AppConfig
@@ -45,6 +46,7 @@ class DataLakeStack(Stack):
             access_logs=logs,
             noncurrent_version_expiration_days=cfg.data_lake.noncurrent_version_expiration_days,
         ).bucket
+        self.replication = DataLakeReplication(self, "Replication", cfg=cfg, bucket=self.bucket, key=self.key)
 
         database = DataLakeDatabase(
             self, "Catalog", lake=lake, description=f"{cfg.prefix} DynamoDB change data lake"

@@ -11,6 +11,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from shared.nag import acknowledge
+
 
 class AlarmTopic(Construct):
     def __init__(
@@ -52,3 +54,12 @@ class AlarmTopic(Construct):
         )
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        if emails:
+            acknowledge(
+                self.topic,
+                "Serverless-SNSRedrivePolicy",
+                "The alarm topic's subscriptions are e-mail addresses: SNS retries e-mail delivery itself, and a "
+                "notification it finally drops would wait in a dead-letter queue nobody reads. The alarm state "
+                "it announced stays in CloudWatch and on each table's dashboard, and the next state change "
+                "notifies again.",
+            )

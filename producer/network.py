@@ -14,6 +14,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from shared.nag import REGULATORY, acknowledge_rule, in_packs, inline_policy_reason
+
 FLOW_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 
 
@@ -41,10 +43,17 @@ class IsolatedNetwork(Construct):
             retention=FLOW_LOG_RETENTION,
             removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
-        self.vpc.add_flow_log(
+        flow_log = self.vpc.add_flow_log(
             "FlowLog",
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
             traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+        acknowledge_rule(
+            flow_log,
+            inline_policy_reason(
+                "The flow-log role CDK generates for VPC Flow Logs (write to this VPC's flow-log group only)"
+            ),
+            *in_packs("IAMNoInlinePolicy", *REGULATORY),
         )
         self.function_security_group = ec2.SecurityGroup(
             self,

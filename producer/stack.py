@@ -8,11 +8,13 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from producer.alarm_topic import AlarmTopic
+from producer.backup import TableBackup
 from producer.capture import TableCapture
 from producer.keys import ProducerKey
 from producer.network import IsolatedNetwork
 from shared import naming
 from shared.config import AppConfig
+from shared.nag import cover_invisible_functions
 
 
 class ProducerStack(Stack):
@@ -54,6 +56,11 @@ class ProducerStack(Stack):
             CfnOutput(self, f"{spec.name}-StreamArn", value=capture.stream.stream_arn)
             CfnOutput(self, f"{spec.name}-DeliveryStreamName", value=names.delivery_stream)
             CfnOutput(self, f"{spec.name}-DeliveryRoleArn", value=capture.delivery.role.role_arn)
+        created = [c.table for c in self.captures.values() if not c.spec.existing_table_name]
+        self.backup = TableBackup(
+            self, "Backup", name=f"{cfg.prefix}-tables", settings=cfg.backup, tables=created, table_key=key
+        )
+        cover_invisible_functions(self, key=key)
 
     @property
     def availability_zones(self) -> list[str]:

@@ -6,7 +6,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from shared.nag import acknowledge
+from shared.nag import REGULATORY, acknowledge, acknowledge_rule, in_packs
 
 INCOMPLETE_UPLOAD_DAYS = 7
 
@@ -42,4 +42,20 @@ class AccessLogBucket(Construct):
             "This bucket is itself the server-access-log destination; logging it into itself would recurse "
             "and logging it elsewhere only moves the problem. It is TLS-only, blocks public access, is "
             "versioned, and only the S3 logging service writes to it.",
+        )
+        acknowledge_rule(
+            self.bucket,
+            "This bucket receives S3 server access logs, and the S3 User Guide ('Enabling Amazon S3 server access "
+            "logging') supports default encryption of a log destination bucket only with SSE-S3: 'SSE-KMS is not "
+            "supported'. The logs are encrypted at rest with SSE-S3 (AES-256); the bucket is TLS-only, blocks public "
+            "access, and its bucket policy admits only the S3 logging service.",
+            *in_packs("S3DefaultEncryptionKMS", *REGULATORY),
+        )
+        acknowledge_rule(
+            self.bucket,
+            "Access logs are audit records about another bucket, not data: losing them loses nothing of the lake "
+            "or the pipeline. They are kept in a versioned bucket (an overwrite or delete leaves the prior "
+            "version), retained on stack deletion, whose bucket policy admits only the S3 logging service, for the "
+            "configured expiration.",
+            *in_packs("S3BucketReplicationEnabled", *REGULATORY),
         )

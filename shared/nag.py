@@ -6,7 +6,10 @@ import re
 from collections.abc import Sequence
 
 import cdk_nag
-from aws_cdk import Acknowledgment, App, CfnResource, Validations
+from aws_cdk import Acknowledgment, App, CfnResource, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import IConstruct
 
 # A reason must say what the resource is, why the rule does not apply and what compensates; these are
@@ -53,7 +56,7 @@ PACKS = {
 }
 
 
-def register(app: App, packs: Sequence[str] = ("AwsSolutions",)) -> None:
+def register(app: App, packs: Sequence[str] = tuple(PACKS)) -> None:
     """Run the given cdk-nag packs over the whole tree, nested pipeline stages included.
 
     Registering on a pipeline Stage instead is silently ignored (no findings: a false green), so this is
@@ -87,6 +90,77 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
         raise ValueError(f"acknowledgment of {rule_id} on {scope.node.path}: {problem}")
     Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
     _record(scope, rule_id, reason)
+
+
+def acknowledge_rule(scope: IConstruct, reason: str, *rule_ids: str) -> None:
+    """Acknowledge one finding that several packs report, each under its own id, with one reason.
+
+    HIPAA, NIST 800-53 R5 and PCI DSS often check the same property (``<pack>-LambdaDLQ``,
+    ``<pack>-IAMNoInlinePolicy``, ...): the reason is written once here, naming what compensates, and every
+    id is acknowledged separately (a granular id such as ``AwsSolutions-IAM5[Resource::*]`` is never
+    covered by its base id, so list each one).
+    """
+    if not rule_ids:
+        raise ValueError(f"acknowledgment on {scope.node.path}: name at least one rule id")
+    problem = reason_problem(reason)
+    if problem:
+        raise ValueError(f"acknowledgment of {', '.join(rule_ids)} on {scope.node.path}: {problem}")
+    for rule_id in dict.fromkeys(rule_ids):
+        acknowledge(scope, rule_id, reason)
+
+
+def in_packs(rule: str, *packs: str) -> tuple[str, ...]:
+    """The ids under which ``packs`` report ``rule``: ``in_packs("LambdaDLQ", "HIPAA.Security", "Serverless")``."""
+    unknown = [p for p in packs if p not in PACKS]
+    if unknown or not packs:
+        raise ValueError(f"packs {unknown or list(packs)!r}: must be some of {list(PACKS)}")
+    return tuple(f"{pack}-{rule}" for pack in packs)
+
+
+# The compliance packs that share rule names (AwsSolutions names its rules differently).
+HIPAA, NIST, PCI, SERVERLESS = "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321", "Serverless"
+REGULATORY = (HIPAA, NIST, PCI)
+
+
+def inline_policy_reason(role: str) -> str:
+    """The one reason for ``<pack>-IAMNoInlinePolicy`` on a role whose policy belongs to that role alone."""
+    return (
+        f"{role}: its policy is inline on purpose. The IAM User Guide names a strict one-to-one relationship "
+        "between a policy and the identity it applies to as the use of inline policies: it cannot be attached to "
+        "another principal and is deleted with the role. Its statements are scoped to this role's resources and "
+        "every wildcard in them is reviewed under AwsSolutions-IAM5."
+    )
+
+
+def cover_invisible_functions(
+    scope: IConstruct, *, key: kms.IKey, retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR
+) -> list[CfnResource]:
+    """Give every Lambda function that cdk-nag cannot see a CMK-encrypted, retained log group.
+
+    cdk-nag inspects only ``CfnFunction``. The providers of CDK's own custom resources (the VPC's
+    restrict-default-security-group handler, S3 auto-delete, ...) are plain ``CfnResource``s of type
+    ``AWS::Lambda::Function``: no pack checks them, and Lambda would log them to an unencrypted group that
+    never expires. Each gets a log group here (``LoggingConfig``), created before the function runs.
+    Call it last in a stack's constructor. Returns the functions it configured.
+    """
+    stack = Stack.of(scope)
+    covered = []
+    for node in stack.node.find_all():
+        if not isinstance(node, CfnResource) or isinstance(node, lambda_.CfnFunction):
+            continue
+        if node.cfn_resource_type != "AWS::Lambda::Function" or Stack.of(node).node.path != stack.node.path:
+            continue
+        group = logs.LogGroup(
+            node.node.scope,
+            f"{node.node.id}Logs",
+            encryption_key=key,
+            retention=retention,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+        )
+        node.add_property_override("LoggingConfig", {"LogGroup": group.log_group_name})
+        node.add_resource_dependency(group.node.default_child)
+        covered.append(node)
+    return covered
 
 
 def _record(scope: IConstruct, rule_id: str, reason: str) -> None:

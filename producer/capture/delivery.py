@@ -25,7 +25,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from shared.config import DeliverySettings
-from shared.nag import acknowledge
+from shared.nag import REGULATORY, acknowledge, acknowledge_rule, in_packs, inline_policy_reason
 from shared.naming import LakeNames, TableNames
 from shared.permissions import DELIVERY_BUCKET_ACTIONS, DELIVERY_KEY_ACTIONS, DELIVERY_OBJECT_ACTIONS
 
@@ -207,3 +207,10 @@ class Delivery(Construct):
                 f"Firehose writes time-partitioned object keys under '{prefix}' whose names it generates at "
                 "delivery time; the grant is limited to this table's prefix of the data-lake bucket.",
             )
+        acknowledge_rule(
+            self.role,
+            inline_policy_reason(
+                "The table's Firehose delivery role (its stream, its transform, its prefixes of the lake bucket)"
+            ),
+            *in_packs("IAMNoInlinePolicy", *REGULATORY),
+        )

@@ -12,11 +12,21 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from shared.config import TableSpec
-from shared.nag import acknowledge
+from shared.nag import (
+    HIPAA,
+    NIST,
+    REGULATORY,
+    SERVERLESS,
+    acknowledge,
+    acknowledge_rule,
+    in_packs,
+    inline_policy_reason,
+)
 
 _KEY_TYPES = {
     "S": dynamodb.AttributeType.STRING,
@@ -27,6 +37,10 @@ PRECISION = "MICROSECOND"
 # DynamoDB writes the change records to Kinesis as this service-linked role.
 SERVICE_LINKED_ROLE_SERVICE = "kinesisreplication.dynamodb.amazonaws.com"
 SERVICE_LINKED_ROLE = "AWSServiceRoleForDynamoDBKinesisDataStreamsReplication"
+# The AwsCustomResource provider runs only when CloudFormation creates or deletes the streaming destination.
+PROVIDER_MEMORY_MB = 256
+PROVIDER_LOG_RETENTION = logs.RetentionDays.ONE_YEAR
+PROVIDER_LOGS_ID = "ExistingTableStreamingLogs"
 
 
 class ChangeTable(Construct):
@@ -67,11 +81,23 @@ class ExistingTableStreaming(Construct):
     (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/kds.html), so the table must not already
     stream elsewhere. DynamoDB's service-linked role writes the records; the producer key's default policy lets
     this account's IAM policies (the role's managed policy: kms:GenerateDataKey via Kinesis) use it.
+
+    Its backups belong to its owner too: ``producer/backup.py`` puts only the tables this stack creates in its
+    AWS Backup plan, never an existing one.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, table_name: str, stream: kinesis.IStream) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        # One provider function serves every existing table of the stack (a singleton), so its log group is
+        # one per stack too, encrypted with the stream's (the producer's) key.
+        log_group = stack.node.try_find_child(PROVIDER_LOGS_ID) or logs.LogGroup(
+            stack,
+            PROVIDER_LOGS_ID,
+            encryption_key=stream.encryption_key,
+            retention=PROVIDER_LOG_RETENTION,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+        )
         table_arn = stack.format_arn(service="dynamodb", resource="table", resource_name=table_name)
         self.table = dynamodb.Table.from_table_attributes(self, "Table", table_arn=table_arn)
         parameters = {"TableName": table_name, "StreamArn": stream.stream_arn}
@@ -80,6 +106,8 @@ class ExistingTableStreaming(Construct):
             "EnableStreaming",
             resource_type="Custom::KinesisStreamingDestination",
             install_latest_aws_sdk=False,
+            memory_size=PROVIDER_MEMORY_MB,
+            log_group=log_group,
             on_create=cr.AwsSdkCall(
                 service="DynamoDB",
                 action="enableKinesisStreamingDestination",
@@ -134,4 +162,39 @@ class ExistingTableStreaming(Construct):
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
             "CDK's AwsCustomResource provider function uses the AWS managed basic execution policy to write its "
             "own CloudWatch logs; it holds no data and its only other grants are on this table and stream.",
+        )
+        acknowledge_rule(
+            self.resource,
+            inline_policy_reason(
+                "The policy CDK's AwsCustomResource attaches to its provider role for this table (turn its "
+                "streaming destination on and off)"
+            ),
+            *in_packs("IAMNoInlinePolicy", *REGULATORY),
+        )
+        provider = self.resource.grant_principal.node.scope
+        assert provider is not None
+        acknowledge_rule(
+            provider,
+            "CDK's AwsCustomResource provider calls the public DynamoDB API when CloudFormation creates or deletes "
+            "the streaming destination. The producer VPC is isolated on purpose (no NAT, no internet gateway, no "
+            "endpoints), so inside it the call could not leave; the function holds no data, and its role may only "
+            "turn this stack's tables' streaming destinations on or off.",
+            *in_packs("LambdaInsideVPC", *REGULATORY),
+        )
+        acknowledge_rule(
+            provider,
+            "CloudFormation invokes the AwsCustomResource provider only to create or delete a streaming "
+            "destination, and waits for its response on a presigned URL: a failed call fails the stack operation "
+            "visibly (and rolls it back), and an event parked in a dead-letter queue could not be replayed once "
+            "that operation is over. One call per stack operation needs no reserved concurrency; each call is in "
+            "the stack events and the provider's encrypted log group.",
+            *in_packs("LambdaDLQ", HIPAA, NIST, SERVERLESS),
+            *in_packs("LambdaConcurrency", HIPAA, NIST),
+        )
+        acknowledge_rule(
+            provider,
+            "CDK's AwsCustomResource provider makes one DynamoDB API call per stack operation; there is no "
+            "request path across services to trace. Each call, its parameters and its answer are logged to the "
+            "provider's KMS-encrypted log group and show in the CloudFormation stack events.",
+            "Serverless-LambdaTracing",
         )

@@ -18,7 +18,16 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from shared.config import TransformConfig
-from shared.nag import acknowledge
+from shared.nag import (
+    HIPAA,
+    NIST,
+    REGULATORY,
+    SERVERLESS,
+    acknowledge,
+    acknowledge_rule,
+    in_packs,
+    inline_policy_reason,
+)
 
 # Plain Python, standard library only: the asset is the source folder as it is, no bundling, no Docker.
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
@@ -106,3 +115,26 @@ class TransformFunction(Construct):
             "(ec2:CreateNetworkInterface and friends) and X-Ray's PutTraceSegments/PutTelemetryRecords; "
             "neither service supports resource-level scoping. The ENI statement is limited to this region.",
         )
+        acknowledge_rule(
+            self.role,
+            inline_policy_reason("The transform Lambda's own role (its log group, VPC attachment and X-Ray)"),
+            *in_packs("IAMNoInlinePolicy", *REGULATORY),
+        )
+        acknowledge_rule(
+            self.function,
+            "Firehose invokes the transform synchronously (RequestResponse) and a dead-letter queue only "
+            "receives failed asynchronous events, so it would never hold anything. Firehose itself is the "
+            "fallback: it retries a failed call 3 times, then writes the batch unchanged under errors/, and "
+            "records the transform marks ProcessingFailed go there too; raw/ keeps every source record for "
+            "replays, and the TransformFailing, TransformErrors and TransformRecordsFailed alarms fire.",
+            *in_packs("LambdaDLQ", HIPAA, NIST, SERVERLESS),
+        )
+        if settings.reserved_concurrency is None:
+            acknowledge_rule(
+                self.function,
+                "No concurrency is reserved because transform.reserved_concurrency is null (the default): a "
+                "reservation too low sends batches to errors/, one above the account quota fails the "
+                "deployment, and Firehose's per-shard invocation figure is not in its current documentation. "
+                "The TransformThrottles alarm reports starvation; set transform.reserved_concurrency to reserve.",
+                *in_packs("LambdaConcurrency", HIPAA, NIST),
+            )
