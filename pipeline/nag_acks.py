@@ -133,7 +133,8 @@ SHAPES: tuple[Shape, ...] = (
             _actions_in(s, "logs")
             and _all(r"arn:[^:]+:logs:[^:]+:\d{12}:log-group:/aws/codebuild/<[A-Za-z0-9]+>(:\*)?", s.resources)
         ),
-        "CodeBuild writes to the log group named after this project; the wildcard is its log streams.",
+        "CodeBuild writes a project's logs to the log group named after it; the statement names only the log groups "
+        "of the projects this role serves, and the wildcard is their log streams.",
     ),
     Shape(
         "own-codebuild-reports",
@@ -141,21 +142,8 @@ SHAPES: tuple[Shape, ...] = (
             _actions_in(s, "codebuild")
             and _all(r"arn:[^:]+:codebuild:[^:]+:\d{12}:report-group/<[A-Za-z0-9]+>-\*", s.resources)
         ),
-        "CodeBuild's default report groups are named '<project>-<report>'; the wildcard is the report name "
-        "within this project's own prefix.",
-    ),
-    Shape(
-        "asset-publishing-project",
-        lambda s, ids: (
-            (_actions_in(s, "logs") and _all(r"arn:[^:]+:logs:[^:]+:\d{12}:log-group:/aws/codebuild/\*", s.resources))
-            or (
-                _actions_in(s, "codebuild")
-                and _all(r"arn:[^:]+:codebuild:[^:]+:\d{12}:report-group/\*|\*", s.resources)
-            )
-        ),
-        "the asset-publishing role is created before the CodeBuild project that uses it, so CDK Pipelines "
-        "scopes it to CodeBuild logs/reports/builds of this tooling account only; the role is assumable only "
-        "by CodeBuild and the pipeline.",
+        "CodeBuild's default report groups are named '<project>-<report>'; the statement names only the prefixes "
+        "of the projects this role serves, and the wildcard is the report name within them.",
     ),
     Shape(
         "bootstrap-roles",

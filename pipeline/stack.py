@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, pipelines
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
@@ -13,11 +13,10 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from consumer.stage import ConsumerStage
-from pipeline import compliance
 from pipeline.approval import PlatformApproval
 from pipeline.nag_acks import PipelineIds, acknowledge_generated_wildcards
 from pipeline.reports import ReportGroups
-from pipeline.toolchain import cdk_cli_version
+from pipeline.toolchain import cdk_assets_version, cdk_cli_version, node_runtime_version
 from producer.stage import ProducerStage
 from shared.access_logs import AccessLogBucket
 from shared.config import AppConfig
@@ -32,6 +31,18 @@ CACHE_PATHS = ["/root/.cache/pip/**/*", "/root/.cache/aws/jsii/**/*", "/root/.np
 
 # Pinned interpreter: the build image offers several; the project needs Python >= 3.11.
 RUNTIME_VERSIONS = {"python": "3.12"}
+# Runtime versions are per image: every project names the image its pinned runtimes come from.
+BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
+
+
+def npm_tool_options() -> pipelines.CodeBuildOptions:
+    """Self-mutation and asset publishing `npm install -g` a pinned tool and run it: pin the Node.js they run on too
+    (the major package.json gives developers), not whatever the image defaults to that day."""
+    return pipelines.CodeBuildOptions(
+        partial_build_spec=codebuild.BuildSpec.from_object(
+            {"phases": {"install": {"runtime-versions": {"nodejs": node_runtime_version()}}}}
+        )
+    )
 
 
 def nag_gate(
@@ -67,7 +78,7 @@ class PipelineStack(Stack):
             commands=SYNTH_COMMANDS,
             primary_output_directory="cdk.out",
             build_environment=codebuild.BuildEnvironment(
-                build_image=codebuild.LinuxBuildImage.STANDARD_7_0, compute_type=codebuild.ComputeType.MEDIUM
+                build_image=BUILD_IMAGE, compute_type=codebuild.ComputeType.MEDIUM
             ),
             cache=codebuild.Cache.local(codebuild.LocalCacheMode.CUSTOM),
             partial_build_spec=codebuild.BuildSpec.from_object(
@@ -89,6 +100,13 @@ class PipelineStack(Stack):
             cross_account_keys=True,
             enable_key_rotation=True,
             cli_version=cdk_cli_version(),
+            # Without it the asset-publishing project runs `npm install -g cdk-assets@latest`.
+            cdk_assets_cli_version=cdk_assets_version(),
+            code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE)
+            ),
+            self_mutation_code_build_defaults=npm_tool_options(),
+            asset_publishing_code_build_defaults=npm_tool_options(),
             publish_assets_in_parallel=False,
             docker_enabled_for_synth=False,
         )
@@ -119,6 +137,8 @@ class PipelineStack(Stack):
         # attached to the synth project.
         self.pipeline.build_pipeline()
         self._trigger_on_push(cfg)
+        self._grant_connection_use(cfg)
+        self.asset_projects = self._scope_asset_publishing_roles()
         self.reports.tests.grant_write(self.pipeline.synth_project)
         self.reports.nag.grant_write(self.pipeline.synth_project)
         artifacts = self.pipeline.pipeline.artifact_bucket
@@ -135,7 +155,6 @@ class PipelineStack(Stack):
                 replication_buckets=replication_buckets,
             ),
         )
-        self.compliance = compliance.apply(self, self.pipeline)
 
     def _trigger_on_push(self, cfg: AppConfig) -> None:
         """An explicit V2 trigger: pushes to the configured branch (and only those) start the pipeline."""
@@ -147,6 +166,80 @@ class PipelineStack(Stack):
                 push_filter=[codepipeline.GitPushFilter(branches_includes=[cfg.source.branch])],
             ),
         )
+
+    def _grant_connection_use(self, cfg: AppConfig) -> None:
+        """CDK grants the source action only `codestar-connections:UseConnection`, but IAM matches an action's service
+        prefix to the resource's, and connections created since 2024 are `arn:aws:codeconnections:...`
+        (https://docs.aws.amazon.com/dtconsole/latest/userguide/rename.html): grant the action whose prefix matches
+        the configured ARN, on that ARN only."""
+        stage = self.pipeline.pipeline.stages[0]
+        action = stage.actions[0].action_properties
+        role = action.role
+        if role is None:
+            # The pipeline creates the action's role under <stage>/<action> when the action brings none.
+            found = (
+                self.pipeline.pipeline.node.find_child(stage.stage_name)
+                .node.find_child(action.action_name)
+                .node.find_child("CodePipelineActionRole")
+            )
+            assert isinstance(found, iam.Role), found.node.path
+            role = found
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[f"{cfg.source.connection_service}:UseConnection"], resources=[cfg.source.connection_arn]
+            )
+        )
+
+    def _scope_asset_publishing_roles(self) -> list[codebuild.Project]:
+        """CDK Pipelines creates each asset-publishing role before its projects and grants it CodeBuild logs, report
+        groups and StartBuild/StopBuild/BatchGetBuilds on every project of the account: a compromised asset job could
+        start the self-mutation project, whose role can assume the deploy roles. Narrow those statements to the asset
+        projects' own log groups, report groups and builds, as CDK scopes every other project's role.
+
+        The role's policy document is replaced by its resolved form, so this runs after build_pipeline(), when CDK
+        Pipelines has finished granting to these roles. Returns the asset-publishing projects."""
+        assets = self.pipeline.node.try_find_child("Assets")
+        if assets is None:
+            return []
+        projects = [c for c in assets.node.children if isinstance(c, codebuild.Project)]
+        for role in (c for c in assets.node.children if isinstance(c, iam.Role)):
+            own = [p for p in projects if p.role is not None and p.role.node.path == role.node.path]
+            policy = role.node.find_child("DefaultPolicy").node.default_child
+            assert isinstance(policy, iam.CfnPolicy) and own, role.node.path
+            document = self.resolve(policy.policy_document)
+            document["Statement"] = [self._own_project_resources(s, own) for s in document["Statement"]]
+            policy.policy_document = document
+        return projects
+
+    def _own_project_resources(self, statement: dict[str, Any], projects: list[codebuild.Project]) -> dict[str, Any]:
+        """The statement with an account-wide CodeBuild resource replaced by the same resource of ``projects`` only
+        (the log group and report-group prefix CodeBuild names after a project, or the projects themselves)."""
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resource = statement.get("Resource")
+        if not isinstance(resource, str):
+            return statement
+        if resource.endswith(":log-group:/aws/codebuild/*"):
+            groups = [
+                self.format_arn(
+                    service="logs",
+                    resource="log-group",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    resource_name=f"/aws/codebuild/{p.project_name}",
+                )
+                for p in projects
+            ]
+            return {**statement, "Resource": [arn for group in groups for arn in (group, f"{group}:*")]}
+        if resource.endswith(":report-group/*"):
+            return {
+                **statement,
+                "Resource": [
+                    self.format_arn(service="codebuild", resource="report-group", resource_name=f"{p.project_name}-*")
+                    for p in projects
+                ],
+            }
+        if resource == "*" and all(a.startswith("codebuild:") for a in actions):
+            return {**statement, "Resource": [p.project_arn for p in projects]}
+        return statement
 
     def _log_replication_bucket_access(self, cfg: AppConfig) -> tuple[str, ...]:
         """A stage in another region than the pipeline makes CodePipeline add a support stack there, with a

@@ -1,20 +1,35 @@
-"""Versions the pipeline must use, read from the files that pin them for developers."""
+"""Versions the pipeline must use, read from the files that pin them for developers.
+
+The pipeline installs its npm tools itself (CDK Pipelines writes the install commands), so the versions come
+from ``package.json``: what a developer runs locally after ``npm ci`` is what the pipeline runs.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_JSON = ROOT / "package.json"
 # The CDK CLI line that reads aws-cdk-lib 2.x cloud assemblies; 3.x rejects them.
 _SUPPORTED_CLI = re.compile(r"^2\.\d+\.\d+$")
+_EXACT = re.compile(r"^\d+\.\d+\.\d+$")
+# Node.js majors the pipeline's build image (CodeBuild aws/codebuild/standard:7.0) offers as runtime-versions:
+# https://docs.aws.amazon.com/codebuild/latest/userguide/available-runtimes.html (nodejs 18, 20, 22, 24 on
+# "Ubuntu 22.04 standard:7.0"; the image's own list: aws/aws-codebuild-docker-images ubuntu/standard/7.0/runtimes.yml).
+STANDARD_7_0_NODEJS = ("18", "20", "22", "24")
 
 
-def cdk_cli_version(package_json: Path = ROOT / "package.json") -> str:
-    """The exact aws-cdk CLI version from package.json; a range or a 3.x version is refused."""
+def _dev_dependency(package_json: Path, name: str) -> Any:
     data = json.loads(package_json.read_text())
-    version = data.get("devDependencies", {}).get("aws-cdk") or data.get("dependencies", {}).get("aws-cdk")
+    return data.get("devDependencies", {}).get(name) or data.get("dependencies", {}).get(name)
+
+
+def cdk_cli_version(package_json: Path = PACKAGE_JSON) -> str:
+    """The exact aws-cdk CLI version from package.json; a range or a 3.x version is refused."""
+    version = _dev_dependency(package_json, "aws-cdk")
     if not isinstance(version, str) or not _SUPPORTED_CLI.match(version):
         raise ValueError(
             f"{package_json}: devDependencies.aws-cdk = {version!r}; pin an exact 2.x version "
@@ -22,3 +37,28 @@ def cdk_cli_version(package_json: Path = ROOT / "package.json") -> str:
             "cannot read this app's cloud assembly"
         )
     return version
+
+
+def cdk_assets_version(package_json: Path = PACKAGE_JSON) -> str:
+    """The exact cdk-assets version from package.json; without it CDK Pipelines installs 'cdk-assets@latest'."""
+    version = _dev_dependency(package_json, "cdk-assets")
+    if not isinstance(version, str) or not _EXACT.match(version):
+        raise ValueError(
+            f"{package_json}: devDependencies.cdk-assets = {version!r}; pin an exact version (e.g. 3.3.1): the "
+            "pipeline's asset-publishing project installs it, and 'latest' changes under the pipeline (4.7.3 "
+            "rejects this app's asset manifests)"
+        )
+    return version
+
+
+def node_runtime_version(package_json: Path = PACKAGE_JSON) -> str:
+    """The Node.js major of package.json's pinned ``node`` (the one developers run), as a CodeBuild runtime-versions
+    value; refused unless the pipeline's build image offers it."""
+    version = _dev_dependency(package_json, "node")
+    major = version.split(".", 1)[0] if isinstance(version, str) and _EXACT.match(version) else None
+    if major not in STANDARD_7_0_NODEJS:
+        raise ValueError(
+            f"{package_json}: devDependencies.node = {version!r}; pin an exact version whose major is one the "
+            f"pipeline's build image offers ({', '.join(STANDARD_7_0_NODEJS)})"
+        )
+    return major

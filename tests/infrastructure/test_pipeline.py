@@ -1,16 +1,25 @@
-"""The tooling-account pipeline: source, synth recipe, reports, stage order, approval, pinned CLI."""
+"""The tooling-account pipeline: source, synth recipe, reports, stage order, approval, pinned tools, least
+privilege of the generated roles, cross-region support stacks. Expectations come from the configuration under test
+(``cfg``) and from package.json (the pins developers use), never from cdk.json."""
 
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aws_cdk.assertions import Template
 
 from pipeline.approval import APPROVAL_STEP
+from pipeline.nag_acks import flatten_reference
 from pipeline.stack import CONSUMER_STAGE, PRODUCER_STAGE
+from pipeline.toolchain import cdk_assets_version, cdk_cli_version, node_runtime_version
+from shared.nag import PACKS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,11 +45,40 @@ def _project_of(action: dict[str, Any]) -> str:
     return action["Configuration"]["ProjectName"]["Ref"]
 
 
-def test_v2_pipeline_with_encrypted_artifacts(codepipeline, pipeline: Template):
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _role_statements(template: Template, role_id: str) -> list[dict[str, Any]]:
+    """Every statement of every inline policy attached to the role."""
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _artifact_stores(codepipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Artifact store per region: one ``ArtifactStore``, or ``ArtifactStores`` when a stage is in another region."""
+    if "ArtifactStore" in codepipeline:
+        return {"": codepipeline["ArtifactStore"]}
+    return {s["Region"]: s["ArtifactStore"] for s in codepipeline["ArtifactStores"]}
+
+
+def _support_regions(cfg) -> set[str]:
+    """Regions where CodePipeline needs a support stack (replication bucket and key): every stage region other than
+    the pipeline's."""
+    return {cfg.consumer.region, cfg.producer.region} - {cfg.tooling.region}
+
+
+def test_v2_pipeline_with_encrypted_artifacts(codepipeline, pipeline: Template, cfg):
     assert codepipeline["PipelineType"] == "V2"
-    store = codepipeline["ArtifactStore"]
-    assert store["EncryptionKey"]["Type"] == "KMS"
-    key_id = store["EncryptionKey"]["Id"]["Fn::GetAtt"][0]
+    stores = _artifact_stores(codepipeline)
+    assert set(stores) == ({""} if not _support_regions(cfg) else _support_regions(cfg) | {cfg.tooling.region})
+    assert all(store["EncryptionKey"]["Type"] == "KMS" for store in stores.values())
+    home = stores.get("") or stores[cfg.tooling.region]
+    key_id = home["EncryptionKey"]["Id"]["Fn::GetAtt"][0]
     assert pipeline.find_resources("AWS::KMS::Key")[key_id]["Properties"]["EnableKeyRotation"] is True
 
 
@@ -49,7 +87,26 @@ def test_source_is_the_connection_on_the_configured_branch(stages, cfg):
     assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
     assert source["Configuration"]["ConnectionArn"] == cfg.source.connection_arn
     assert source["Configuration"]["FullRepositoryId"] == cfg.source.repository
-    assert source["Configuration"]["BranchName"] == cfg.source.branch == "main"
+    assert source["Configuration"]["BranchName"] == cfg.source.branch
+
+
+def test_source_action_role_may_use_the_connection_under_its_own_prefix(stages, pipeline: Template, cfg):
+    # IAM matches an action's service prefix to the resource's: a codeconnections ARN needs
+    # codeconnections:UseConnection, a codestar-connections ARN codestar-connections:UseConnection
+    # (https://docs.aws.amazon.com/dtconsole/latest/userguide/rename.html).
+    (source,) = stages["Source"]
+    role_id = source["RoleArn"]["Fn::GetAtt"][0]
+    statements = _role_statements(pipeline, role_id)
+    use = [s for s in statements if any(a.endswith(":UseConnection") for a in _as_list(s["Action"]))]
+    matching = f"{cfg.source.connection_service}:UseConnection"
+    assert any(
+        s["Effect"] == "Allow"
+        and matching in _as_list(s["Action"])
+        and _as_list(s["Resource"]) == [cfg.source.connection_arn]
+        for s in use
+    ), use
+    # Exactly the configured connection: no other connection, no wildcard.
+    assert all(_as_list(s["Resource"]) == [cfg.source.connection_arn] for s in use)
 
 
 def test_push_to_branch_triggers_the_pipeline(codepipeline, stages, cfg):
@@ -114,11 +171,171 @@ def test_report_groups_exist_and_the_synth_role_can_write_them(stages, pipeline:
         assert not any(a == "codebuild:*" or a == "*" for a in actions)
 
 
-def test_self_mutation_installs_the_pinned_cli(stages, pipeline: Template):
+def _dev_dependency(name: str) -> str:
+    return json.loads((ROOT / "package.json").read_text())["devDependencies"][name]
+
+
+def test_self_mutation_installs_the_pinned_cli_on_the_pinned_node(stages, pipeline: Template):
     (mutate,) = stages["UpdatePipeline"]
     spec = _build_spec(pipeline, _project_of(mutate))
-    pinned = json.loads((ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"]
+    pinned = _dev_dependency("aws-cdk")
+    assert cdk_cli_version() == pinned
     assert spec["phases"]["install"]["commands"] == [f"npm install -g aws-cdk@{pinned}"]
+    assert spec["phases"]["install"]["runtime-versions"] == {"nodejs": _dev_dependency("node").split(".")[0]}
+
+
+def _asset_projects(stages: dict[str, list[dict[str, Any]]]) -> list[str]:
+    return [_project_of(action) for action in stages.get("Assets", [])]
+
+
+def _all_build_specs(pipeline: Template, outdir: Path) -> dict[str, dict[str, Any]]:
+    """Every buildspec the pipeline's CodeBuild projects run: inline ones, and the buildspec-*.yaml files CDK
+    Pipelines writes into the cloud assembly (the asset-publishing project's, named by its Source.BuildSpec)."""
+    specs: dict[str, dict[str, Any]] = {}
+    for project_id, project in pipeline.find_resources("AWS::CodeBuild::Project").items():
+        text = project["Properties"]["Source"]["BuildSpec"]
+        parsed = yaml.safe_load(text) if text.lstrip().startswith("{") else None
+        if parsed is None:
+            assert (outdir / text).is_file(), f"{project_id} runs {text}, which is not in the cloud assembly"
+            continue
+        specs[project_id] = parsed
+    for path in sorted(outdir.glob("buildspec-*.yaml")):
+        specs[path.name] = yaml.safe_load(path.read_text())
+    return specs
+
+
+_EXACT = re.compile(r"^\d+\.\d+\.\d+$")
+_PIP_TAKES_ARGUMENT = {"-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-i", "--index-url"}
+
+
+def unpinned(command: str) -> list[str]:
+    """What ``command`` installs without an exact version: anything '@latest', npm packages without '@x.y.z',
+    pip requirements without '=='."""
+    problems = [command] if "@latest" in command else []
+    for part in re.split(r"&&|\|\||;|\|", command):
+        words = shlex.split(part, posix=True) if part.strip() else []
+        for i, word in enumerate(words[:-1]):
+            following = words[i + 1 :]
+            if word == "npm" and following[0] in ("install", "i", "add"):
+                packages = [w for w in following[1:] if not w.startswith("-")]
+                # 'name@1.2.3' or '@scope/name@1.2.3'; a bare name, a range or a tag is not a pin.
+                problems += [p for p in packages if not _EXACT.match(p.rpartition("@")[2])]
+            if word in ("pip", "pip3") and following[0] == "install":
+                args = following[1:]
+                skip = {j + 1 for j, a in enumerate(args) if a in _PIP_TAKES_ARGUMENT}
+                problems += [a for j, a in enumerate(args) if j not in skip and not a.startswith("-") and "==" not in a]
+    return problems
+
+
+@pytest.mark.parametrize(
+    ("command", "flagged"),
+    [
+        ("npm install -g cdk-assets@latest", True),
+        ("npm install -g aws-cdk", True),
+        ("npm i -g aws-cdk@^2.1148.1", True),
+        ("npm install -g @scope/tool", True),
+        ("npm install -g @scope/tool@1.2.3", False),
+        ("npm install -g aws-cdk@2.1148.1", False),
+        ("cd x && npm install --global cdk-assets@3.3.1 && cdk-assets ls", False),
+        ("pip install boto3", True),
+        ("python3 -m pip install --upgrade pip", True),
+        ("pip install -r requirements.txt boto3==1.35.0", False),
+        ("npx cdk-assets@latest publish", True),
+        ("make synth", False),
+    ],
+)
+def test_the_install_scanner_flags_unpinned_installs(command, flagged):
+    assert bool(unpinned(command)) is flagged
+
+
+def test_no_buildspec_installs_an_unpinned_tool_and_all_pin_their_runtimes(pipeline: Template, synthesized):
+    specs = _all_build_specs(pipeline, synthesized.outdir)
+    # Synth, self-mutation, the two cdk-nag gates and asset publishing, at least.
+    assert len(specs) >= 5, sorted(specs)
+    problems = {}
+    for name, spec in specs.items():
+        commands = [c for phase in spec.get("phases", {}).values() for c in phase.get("commands", [])]
+        found = [p for c in commands for p in unpinned(c)]
+        runtimes = spec.get("phases", {}).get("install", {}).get("runtime-versions") or {}
+        if not runtimes:
+            found.append("no phases.install.runtime-versions")
+        found += [f"runtime {k}: {v}" for k, v in runtimes.items() if not re.fullmatch(r"\d+(\.\d+)*", str(v))]
+        if found:
+            problems[name] = found
+    assert problems == {}
+
+
+def test_asset_publishing_installs_the_pinned_cdk_assets_on_the_pinned_node(stages, pipeline: Template, synthesized):
+    (project_id,) = _asset_projects(stages)
+    name = pipeline.find_resources("AWS::CodeBuild::Project")[project_id]["Properties"]["Source"]["BuildSpec"]
+    spec = yaml.safe_load((synthesized.outdir / name).read_text())
+    assert cdk_assets_version() == _dev_dependency("cdk-assets")
+    assert spec["phases"]["install"]["commands"] == [f"npm install -g cdk-assets@{_dev_dependency('cdk-assets')}"]
+    assert spec["phases"]["install"]["runtime-versions"] == {"nodejs": node_runtime_version()}
+
+
+def test_the_pinned_cdk_assets_reads_every_manifest_the_pipeline_publishes(stages, pipeline: Template, synthesized):
+    # cdk-assets refuses manifests newer than its schema (4.7.3 reads up to 54.x; this app writes 55.0.0): run the
+    # version package.json pins (installed by `npm ci`) on exactly the manifests the asset buildspec names.
+    (project_id,) = _asset_projects(stages)
+    name = pipeline.find_resources("AWS::CodeBuild::Project")[project_id]["Properties"]["Source"]["BuildSpec"]
+    spec = yaml.safe_load((synthesized.outdir / name).read_text())
+    manifests = sorted({m for c in spec["phases"]["build"]["commands"] for m in re.findall(r'--path "([^"]+)"', c)})
+    assert manifests
+    cdk_assets = ROOT / "node_modules" / ".bin" / "cdk-assets"
+    for manifest in manifests:
+        result = subprocess.run(
+            [str(cdk_assets), "--path", manifest, "ls"],
+            cwd=synthesized.outdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+
+
+_REPORT_ACTIONS = {
+    "codebuild:BatchPutCodeCoverages",
+    "codebuild:BatchPutTestCases",
+    "codebuild:CreateReport",
+    "codebuild:CreateReportGroup",
+    "codebuild:UpdateReport",
+}
+
+
+def test_asset_publishing_role_reaches_only_its_own_projects(stages, pipeline: Template):
+    # A compromised asset job must not be able to start (or stop, or read) the self-mutation project, whose role
+    # can assume the deploy roles: its CodeBuild actions name only the asset projects (and, for the report
+    # actions, the report groups CodeBuild names '<project>-*' after them), its logs only their log groups.
+    assets = _asset_projects(stages)
+    projects = pipeline.find_resources("AWS::CodeBuild::Project")
+    (role_id,) = {projects[p]["Properties"]["ServiceRole"]["Fn::GetAtt"][0] for p in assets}
+    own = "|".join(re.escape(p) for p in assets)
+    allowed = {
+        "build": rf"<({own})\.Arn>",
+        "report": rf"arn:[^:]+:codebuild:[^:]+:\d{{12}}:report-group/<({own})>-\*",
+        "logs": rf"arn:[^:]+:logs:[^:]+:\d{{12}}:log-group:/aws/codebuild/<({own})>(:\*)?",
+    }
+    statements = _role_statements(pipeline, role_id)
+    strays = []
+    for s in statements:
+        actions = set(_as_list(s["Action"]))
+        kinds = (
+            (["report"] if actions <= _REPORT_ACTIONS else ["build"])
+            if any(a.startswith("codebuild:") for a in actions)
+            else (["logs"] if any(a.startswith("logs:") for a in actions) else [])
+        )
+        for kind in kinds:
+            strays += [
+                (sorted(actions), r)
+                for r in map(flatten_reference, _as_list(s["Resource"]))
+                if not re.fullmatch(allowed[kind], r)
+            ]
+    assert strays == []
+    starts = [s for s in statements if "codebuild:StartBuild" in _as_list(s["Action"])]
+    assert starts and all(_as_list(s["Resource"]) == [{"Fn::GetAtt": [p, "Arn"]} for p in assets] for s in starts)
+    (mutate,) = stages["UpdatePipeline"]
+    assert _project_of(mutate) not in json.dumps(statements)
 
 
 def _run_orders(actions: list[dict[str, Any]]) -> dict[str, int]:
@@ -187,14 +404,56 @@ def test_approver_policy_allows_answering_this_approval_only(pipeline: Template,
     )
 
 
-def test_artifact_bucket_writes_server_access_logs(codepipeline, pipeline: Template):
-    bucket_id = codepipeline["ArtifactStore"]["Location"]["Ref"]
-    bucket = pipeline.find_resources("AWS::S3::Bucket")[bucket_id]["Properties"]
-    logs_id = bucket["LoggingConfiguration"]["DestinationBucketName"]["Ref"]
-    logs = pipeline.find_resources("AWS::S3::Bucket")[logs_id]["Properties"]
+def _logs_to_an_sse_s3_bucket(template: Template, bucket_id: str) -> None:
+    buckets = template.find_resources("AWS::S3::Bucket")
+    logs_id = buckets[bucket_id]["Properties"]["LoggingConfiguration"]["DestinationBucketName"]["Ref"]
+    logs = buckets[logs_id]["Properties"]
+    # S3 server access log delivery cannot write to SSE-KMS buckets.
     assert logs["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
         "SSEAlgorithm": "AES256"
     }
+    policies = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in template.find_resources("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": logs_id}
+    ]
+    assert any(
+        s["Effect"] == "Allow" and s.get("Principal") == {"Service": "logging.s3.amazonaws.com"}
+        for statements in policies
+        for s in statements
+    )
+
+
+def test_artifact_bucket_writes_server_access_logs(codepipeline, pipeline: Template, cfg):
+    stores = _artifact_stores(codepipeline)
+    home = stores.get("") or stores[cfg.tooling.region]
+    _logs_to_an_sse_s3_bucket(pipeline, home["Location"]["Ref"])
+
+
+def _supports(synthesized) -> dict[str, Any]:
+    """CodePipeline's cross-region support per region; after synthesis it also lists the pipeline's own region
+    (its artifact bucket, in the pipeline stack), which is no support stack."""
+    supports = synthesized.pipeline_stack.pipeline.pipeline.cross_region_support
+    return {region: s for region, s in supports.items() if region != synthesized.cfg.tooling.region}
+
+
+def test_cross_region_support_stacks_log_their_replication_buckets(synthesized, cfg):
+    supports = _supports(synthesized)
+    assert set(supports) == _support_regions(cfg)
+    for region, support in supports.items():
+        assert (support.stack.account, support.stack.region) == (cfg.tooling.account, region)
+        template = Template.from_json(
+            json.loads((synthesized.outdir / f"{support.stack.artifact_id}.template.json").read_text())
+        )
+        _logs_to_an_sse_s3_bucket(template, support.stack.get_logical_id(support.replication_bucket.node.default_child))
+
+
+def test_cross_region_support_stacks_pass_every_registered_pack(synthesized, cfg):
+    # The support stacks are children of the app, not of the pipeline stack: check them on their own.
+    for support in _supports(synthesized).values():
+        for pack in cfg.compliance.packs:
+            report = PACKS[pack]().validate_scope(support.stack)
+            assert [v.rule_name for v in report.violations] == [], (pack, support.stack.stack_name)
 
 
 def test_pipeline_targets_the_tooling_account(synthesized, cfg):
