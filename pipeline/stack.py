@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from consumer.stage import ConsumerStage
+from pipeline import compliance
 from pipeline.approval import PlatformApproval
 from pipeline.nag_acks import PipelineIds, acknowledge_generated_wildcards
 from pipeline.reports import ReportGroups
@@ -155,6 +156,7 @@ class PipelineStack(Stack):
                 replication_buckets=replication_buckets,
             ),
         )
+        self.compliance = compliance.apply(self, self.pipeline)
 
     def _trigger_on_push(self, cfg: AppConfig) -> None:
         """An explicit V2 trigger: pushes to the configured branch (and only those) start the pipeline."""
