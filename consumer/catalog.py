@@ -1,47 +1,109 @@
-"""Glue Data Catalog entries that make the lake queryable from Athena in account B right after deployment.
+"""Glue Data Catalog tables that make each source table queryable from Athena right after deployment.
 
-Partition projection computes partitions from the S3 layout, so new hours are queryable without crawlers
-or MSCK REPAIR. Only the metadata and key columns are declared; other item attributes are added with
-`ALTER TABLE ... ADD COLUMNS` as analysts need them (the JSON SerDe ignores undeclared fields).
+Per source table:
+
+* ``<table>``: the JSON lines under ``data/<table>/``, every declared column (the transform's metadata
+  columns, the key attributes and the table's configured ``columns``) mapped explicitly to the exact JSON key
+  the transform writes;
+* ``<table>_lines``: the same objects, each line as one string, so attributes nobody declared stay reachable
+  with ``json_extract``;
+* the ``<table>_history`` and ``<table>_current`` views (``consumer/views.py``, SQL in ``consumer/queries.py``).
+
+Why the OpenX JSON SerDe (docs/lake-queries.md has the whole argument):
+
+* it is the SerDe Athena documents with ``mapping.<column>``, ``case.insensitive`` and
+  ``ignore.malformed.json`` ("Unlike the Hive JSON SerDe, the OpenX JSON SerDe also has the following optional
+  SerDe properties", https://docs.aws.amazon.com/athena/latest/ug/openx-json-serde.html). Without explicit
+  mappings the transform's keys (``%5Fid``, ``a%2Eb``, ``shipTo.city``) cannot be read, and with case-insensitive
+  matching two attributes differing only in case fail every query with "Duplicate key";
+* DECIMAL columns read the number's exact digits: Athena engine 3's OpenX reader parses a number with
+  ``BigDecimal`` and rounds it half up to the declared scale (Trino's implementation, which Athena engine 3 is
+  built on: lib/trino-hive-formats/.../openxjson/README.md, "DECIMAL"); nothing goes through a double.
+* The same page warns that OpenX results "can be non-deterministic" and recommends the Hive JSON SerDe or
+  rewriting the data; the Hive SerDe offers none of the properties above, so this project keeps OpenX and says
+  so in docs/lake-queries.md (a CTAS into Parquet is the documented way out if it ever bites).
+
+Partition projection computes partitions from the S3 layout (new hours are queryable without crawlers or
+MSCK REPAIR), and the layout is the one Firehose writes: both come from ``naming.DATE_PARTITIONS``.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
 
 from aws_cdk import Stack
 from aws_cdk import aws_glue as glue
 from constructs import Construct
 
+from consumer.columns import METADATA_COLUMNS, PARTITION_COLUMNS, Column, table_columns
+from consumer.queries import TableQueries
+from consumer.views import AthenaView
 from shared import naming
 from shared.config import TableSpec
 from shared.naming import LakeNames, TableNames
 
+__all__ = [
+    "JSON_SERDE",
+    "METADATA_COLUMNS",
+    "DataLakeDatabase",
+    "TableCatalog",
+    "json_serde_parameters",
+    "location_template",
+    "projection_parameters",
+]
+
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
+# The default SerDe for delimited text (https://docs.aws.amazon.com/athena/latest/ug/lazy-simple-serde.html).
+TEXT_SERDE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+TEXT_INPUT_FORMAT = "org.apache.hadoop.mapred.TextInputFormat"
+TEXT_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+# The lines table splits fields on U+0001, which JSON text can never hold unescaped (RFC 8259, section 7:
+# control characters must be escaped in strings, and compact JSON has no whitespace), so the whole line is
+# one field.
+LINE_COLUMN = "line"
+LINE_FIELD_DELIMITER = "\u0001"
+
 # Integer projection enumerates every value: a bounded year range keeps unfiltered scans planable.
 PROJECTION_YEARS = "2025,2050"
 # Range of each partition column of shared.naming.DATE_PARTITIONS; all but the year are written with 2 digits.
 _PROJECTION_RANGES = {"year": PROJECTION_YEARS, "month": "1,12", "day": "1,31", "hour": "0,23"}
-# Numbers and binaries stay strings: exact digits and base64 survive, casts are the analyst's choice.
-_KEY_COLUMN_TYPES = {"S": "string", "N": "string", "B": "string"}
+_COLUMN_OF_FORMAT = {fmt: column for column, fmt in naming.DATE_PARTITIONS}
 
 
-# The transform's metadata columns (docs/transform-contract.md); a test keeps this list equal to the transform's.
-METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("_event_name", "string"),
-    ("_event_id", "string"),
-    ("_table_name", "string"),
-    ("_aws_region", "string"),
-    # ISO-8601 text: from_iso8601_timestamp(_approximate_creation_time) in queries.
-    ("_approximate_creation_time", "string"),
-    ("_sequence_number", "string"),
-    ("_shard_id", "string"),
-    ("_is_deleted", "boolean"),
-    ("_is_ttl_delete", "boolean"),
-)
+def json_serde_parameters(columns: Iterable[Column]) -> dict[str, str]:
+    """OpenX SerDe properties (https://docs.aws.amazon.com/athena/latest/ug/openx-json-serde.html)."""
+    return {
+        # Keys match exactly: "Status" and "status" are two columns, never a "Duplicate key" failure.
+        "case.insensitive": "false",
+        # A line that is not JSON reads as a row of nulls (filtered out by the views) instead of failing the query.
+        "ignore.malformed.json": "true",
+        # A value that does not fit its declared type (DynamoDB has no schema) reads NULL in that row only; the
+        # exact text stays in the <table>_lines table.
+        "use.null.for.invalid.data": "true",
+        # Every column is mapped explicitly below, so the SerDe's own dot renaming is off.
+        "dots.in.keys": "false",
+        **{f"mapping.{column.name}": column.json_key for column in columns},
+    }
 
 
-def _projection(partitions: list[str]) -> dict[str, str]:
-    params = {}
-    for column in partitions:
+def location(lake: LakeNames, names: TableNames) -> str:
+    return f"s3://{lake.bucket}/{names.root(naming.DATA)}"
+
+
+def location_template(lake: LakeNames, names: TableNames) -> str:
+    """The projected layout: Firehose's data prefix with each ``!{timestamp:<format>}`` replaced by ``${column}``."""
+
+    def column(match: re.Match[str]) -> str:
+        return "${" + _COLUMN_OF_FORMAT[match.group(1)] + "}"
+
+    return f"s3://{lake.bucket}/" + re.sub(r"!\{timestamp:([^}]*)\}", column, names.data_prefix)
+
+
+def projection_parameters(lake: LakeNames, names: TableNames) -> dict[str, str]:
+    """Partition projection (https://docs.aws.amazon.com/athena/latest/ug/partition-projection.html)."""
+    params = {"projection.enabled": "true", "storage.location.template": location_template(lake, names)}
+    for column in PARTITION_COLUMNS:
         params[f"projection.{column}.type"] = "integer"
         params[f"projection.{column}.range"] = _PROJECTION_RANGES[column]
         if column != "year":
@@ -60,8 +122,12 @@ class DataLakeDatabase(Construct):
         )
 
 
+def _glue_columns(columns: Sequence[tuple[str, str]]) -> list[glue.CfnTable.ColumnProperty]:
+    return [glue.CfnTable.ColumnProperty(name=name, type=type_) for name, type_ in columns]
+
+
 class TableCatalog(Construct):
-    """The Athena table over one source table's data prefix."""
+    """The Athena tables and views of one source table."""
 
     def __init__(
         self,
@@ -75,12 +141,10 @@ class TableCatalog(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         account = Stack.of(self).account
-        location = f"s3://{lake.bucket}/{names.root(naming.DATA)}"
-        keys = [(spec.partition_key, _KEY_COLUMN_TYPES[spec.partition_key_type])]
-        if spec.sort_key:
-            keys.append((spec.sort_key, _KEY_COLUMN_TYPES[spec.sort_key_type]))
-        partitions = [column for column, _ in naming.DATE_PARTITIONS]
-        columns = [glue.CfnTable.ColumnProperty(name=n, type=ty) for n, ty in [*METADATA_COLUMNS, *keys]]
+        self.columns = table_columns(spec)
+        partitions = [glue.CfnTable.ColumnProperty(name=p, type="string") for p in PARTITION_COLUMNS]
+        projection = projection_parameters(lake, names)
+
         self.table = glue.CfnTable(
             self,
             "Table",
@@ -90,23 +154,70 @@ class TableCatalog(Construct):
                 name=names.glue_table,
                 description=f"Changes of DynamoDB table {names.table}, one JSON line per change",
                 table_type="EXTERNAL_TABLE",
-                parameters={
-                    "classification": "json",
-                    "projection.enabled": "true",
-                    **_projection(partitions),
-                    "storage.location.template": location + "".join(f"{p}=${{{p}}}/" for p in partitions),
-                },
-                partition_keys=[glue.CfnTable.ColumnProperty(name=p, type="string") for p in partitions],
+                parameters={"classification": "json", **projection},
+                partition_keys=partitions,
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    location=location,
-                    input_format="org.apache.hadoop.mapred.TextInputFormat",
-                    output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-                    # Flattened map columns are "a.b" in JSON; the SerDe reads them as column a_b.
+                    location=location(lake, names),
+                    input_format=TEXT_INPUT_FORMAT,
+                    output_format=TEXT_OUTPUT_FORMAT,
                     serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library=JSON_SERDE, parameters={"dots.in.keys": "true"}
+                        serialization_library=JSON_SERDE, parameters=json_serde_parameters(self.columns)
                     ),
-                    columns=columns,
+                    columns=_glue_columns([(c.name, c.type) for c in self.columns]),
                 ),
             ),
         )
         self.table.add_resource_dependency(database)
+
+        self.lines_table = glue.CfnTable(
+            self,
+            "LinesTable",
+            catalog_id=account,
+            database_name=lake.database,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=names.lines_table,
+                description=(
+                    f"Changes of DynamoDB table {names.table}, each JSON line whole in column '{LINE_COLUMN}' "
+                    "(for attributes the table does not declare: json_extract_scalar(line, '$[\"key\"]'))"
+                ),
+                table_type="EXTERNAL_TABLE",
+                parameters={"classification": "text", **projection},
+                partition_keys=partitions,
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=location(lake, names),
+                    input_format=TEXT_INPUT_FORMAT,
+                    output_format=TEXT_OUTPUT_FORMAT,
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library=TEXT_SERDE,
+                        parameters={
+                            "field.delim": LINE_FIELD_DELIMITER,
+                            "serialization.format": LINE_FIELD_DELIMITER,
+                        },
+                    ),
+                    columns=_glue_columns([(LINE_COLUMN, "string")]),
+                ),
+            ),
+        )
+        self.lines_table.add_resource_dependency(database)
+
+        self.queries = TableQueries(spec=spec, names=names, lake=lake)
+        self.history_view = AthenaView(
+            self,
+            "HistoryView",
+            lake=lake,
+            name=names.history_view,
+            description=f"Every distinct change of DynamoDB table {names.table}, numbered in order per item",
+            sql=self.queries.history_sql(),
+            columns=self.queries.history_columns(),
+        )
+        self.current_view = AthenaView(
+            self,
+            "CurrentView",
+            lake=lake,
+            name=names.current_view,
+            description=f"The current state of every item of DynamoDB table {names.table} (deleted items removed)",
+            sql=self.queries.current_sql(),
+            columns=self.queries.current_columns(),
+        )
+        for view in (self.history_view, self.current_view):
+            view.table.add_resource_dependency(self.table)

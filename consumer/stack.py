@@ -10,7 +10,8 @@ from constructs import Construct
 from consumer.buckets import DataLakeBucket
 from consumer.catalog import DataLakeDatabase, TableCatalog
 from consumer.key import DataLakeKey
-from consumer.replica import DataLakeReplication
+from consumer.replica import QUERY_RESULTS, DataLakeReplication, derived_bucket
+from consumer.workgroup import LakeWorkgroup
 from shared import naming
 from shared.access_logs import AccessLogBucket
 from shared.config import AppConfig
@@ -55,9 +56,27 @@ class DataLakeStack(Stack):
             spec.name: TableCatalog(self, f"{spec.name}-Catalog", spec=spec, names=names, lake=lake, database=database)
             for spec, names in tables
         }
+        self.athena = LakeWorkgroup(
+            self,
+            "Athena",
+            lake=lake,
+            key=self.key,
+            access_logs=logs,
+            results_expiration_days=cfg.athena.results_expiration_days,
+            bytes_scanned_cutoff_mib=cfg.athena.bytes_scanned_cutoff_mib,
+            database=database,
+            queries={
+                spec.name: self.catalogs[spec.name].queries.named_queries(
+                    cfg.delivery_for(spec).buffer_interval_seconds
+                )
+                for spec, _ in tables
+            },
+        )
+        derived_bucket(self.athena.results, QUERY_RESULTS)
 
         CfnOutput(self, "DataLakeBucketName", value=self.bucket.bucket_name)
         CfnOutput(self, "DataLakeBucketArn", value=self.bucket.bucket_arn)
         CfnOutput(self, "DataLakeKeyArn", value=self.key.key_arn)
         CfnOutput(self, "DataLakeKeyAlias", value=lake.key_alias)
         CfnOutput(self, "AthenaDatabase", value=lake.database)
+        CfnOutput(self, "AthenaWorkGroup", value=lake.workgroup)
