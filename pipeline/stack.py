@@ -17,6 +17,7 @@ from pipeline import compliance
 from pipeline.approval import PlatformApproval
 from pipeline.nag_acks import PipelineIds, acknowledge_generated_wildcards
 from pipeline.reports import ReportGroups
+from pipeline.smoke import SmokeTest
 from pipeline.toolchain import cdk_assets_version, cdk_cli_version, node_runtime_version
 from producer.stage import ProducerStage
 from shared.access_logs import AccessLogBucket
@@ -123,13 +124,17 @@ class PipelineStack(Stack):
         self.approval = PlatformApproval(self, "Approval", cfg=cfg, key=notification_key)
 
         self.consumer_stage = consumer = ConsumerStage(self, CONSUMER_STAGE, cfg=cfg)
+        # The smoke test's roles go into the stages before add_stage synthesizes them (pipeline/smoke.py).
+        self.smoke = SmokeTest(self.pipeline, cfg, source)
+        self.smoke.add_reader(consumer.data_lake)
         self.pipeline.add_stage(consumer, pre=[nag_gate(CONSUMER_STAGE, source, synth)])
 
         self.producer_stage = producer = ProducerStage(self, PRODUCER_STAGE, cfg=cfg)
+        self.smoke.add_writers(producer.producer)
         producer_gate = nag_gate(PRODUCER_STAGE, source, synth)
         # Gate first: nobody should be asked to approve what cannot deploy anyway.
         self.approval.step.add_step_dependency(producer_gate)
-        self.pipeline.add_stage(producer, pre=[producer_gate, self.approval.step])
+        self.pipeline.add_stage(producer, pre=[producer_gate, self.approval.step], post=self.smoke.post)
         self.approver_policy = self.approval.approver_policy(self.pipeline_name, PRODUCER_STAGE, self.reports.arns)
         CfnOutput(self, "ApproverPolicyArn", value=self.approver_policy.managed_policy_arn)
         CfnOutput(self, "ApprovalTopicArn", value=self.approval.topic.topic_arn)

@@ -1,0 +1,49 @@
+"""What the smoke test covers and the name of the pipeline step's role: one place for the CLI, the roles in
+accounts A and B, and the pipeline step, so that the three always agree. Standard library only."""
+
+from __future__ import annotations
+
+from shared import naming
+from shared.config import AppConfig, TableSpec
+
+# The transform's Firehose processor buffers up to this long (producer/capture/delivery.py,
+# PROCESSOR_BUFFER_INTERVAL); S3 buffering comes on top of it.
+PROCESSOR_BUFFER_SECONDS = 60
+# Kinesis read latency, the Lambda call, S3 eventual listing: what the two buffers do not account for.
+SMOKE_MARGIN_SECONDS = 120
+
+
+def smoke_problem(cfg: AppConfig, spec: TableSpec) -> str | None:
+    """Why ``ddb-lake smoke`` cannot test this table, or None when it can."""
+    if spec.partition_key_type != "S":
+        # The writer role is limited to partition keys starting with the smoke prefix: only a string can.
+        return (
+            f"partition key {spec.partition_key!r} is of type {spec.partition_key_type}, so no item can carry "
+            f"the smoke key prefix {naming.SMOKE_KEY_PREFIX!r}"
+        )
+    if cfg.delivery_for(spec).compression == "HADOOP_SNAPPY":
+        return "its objects are HADOOP_SNAPPY-compressed, which ddb-lake cannot read (GZIP or UNCOMPRESSED only)"
+    return None
+
+
+def smoke_tables(cfg: AppConfig) -> list[TableSpec]:
+    """The tables the smoke test (and its roles) cover."""
+    return [spec for spec in cfg.tables if smoke_problem(cfg, spec) is None]
+
+
+def smoke_timeout_seconds(cfg: AppConfig, spec: TableSpec) -> int:
+    """How long a change may take to appear in the lake: each record may wait for a full processor buffer
+    and a full S3 buffer, twice (a change written just after a flush waits for the next one), plus a margin."""
+    interval = cfg.delivery_for(spec).buffer_interval_seconds
+    return 2 * (PROCESSOR_BUFFER_SECONDS + interval) + SMOKE_MARGIN_SECONDS
+
+
+def smoke_step_role_name(cfg: AppConfig) -> str:
+    """The pipeline smoke step's CodeBuild role in the tooling account: the only principal the smoke roles in
+    A and B trust. A fixed name, so the trust policies can name it before it exists (at most 46 characters:
+    prefix <= 20, region <= 14)."""
+    return f"{cfg.prefix}-smoke-step-{cfg.tooling.region}"
+
+
+def smoke_step_role_arn(cfg: AppConfig) -> str:
+    return f"arn:{cfg.tooling.partition}:iam::{cfg.tooling.account}:role/{smoke_step_role_name(cfg)}"

@@ -1,0 +1,136 @@
+"""The smoke test's roles and pipeline step, for every configuration: exact names from shared.naming, the
+smoke-key-only DynamoDB condition, the data/-only S3 conditions, and trust limited to the pipeline step's role."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk.assertions import Template
+
+from pipeline.smoke import SMOKE_COMMAND, STEP_ID
+from pipeline.stack import PRODUCER_STAGE
+from shared import naming
+from shared.ops.targets import smoke_step_role_arn, smoke_step_role_name, smoke_tables, smoke_timeout_seconds
+
+
+def _role(template: Template, name: str) -> dict[str, Any]:
+    """The role's properties, with ``Statements``: every statement of every policy attached to it, by Sid."""
+    found = template.find_resources("AWS::IAM::Role", {"Properties": {"RoleName": name}})
+    assert len(found) == 1, f"expected one role named {name}, found {list(found)}"
+    ((role_id, role),) = found.items()
+    assert "Policies" not in role["Properties"]  # no inline policy (the regulatory packs refuse them)
+    attached = template.find_resources("AWS::IAM::ManagedPolicy", {"Properties": {"Roles": [{"Ref": role_id}]}})
+    assert not template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}})
+    statements = [s for p in attached.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    return {**role["Properties"], "Statements": {s["Sid"]: s for s in statements}}
+
+
+def _statements(role: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return role["Statements"]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _assert_trusts_only_the_step(role: dict[str, Any], cfg) -> None:
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
+    assert statement["Principal"] == {"AWS": f"arn:{cfg.tooling.partition}:iam::{cfg.tooling.account}:root"}
+    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": smoke_step_role_arn(cfg)}}
+    assert smoke_step_role_arn(cfg).endswith(":role/" + smoke_step_role_name(cfg))
+
+
+def test_each_smoke_table_has_a_writer_role_limited_to_smoke_keys(producer: Template, cfg):
+    tested = {spec.name for spec in smoke_tables(cfg)}
+    assert tested, "every configuration under test has a table the smoke test can use"
+    for spec, names in naming.tables(cfg):
+        found = producer.find_resources("AWS::IAM::Role", {"Properties": {"RoleName": names.smoke_writer_role}})
+        if spec.name not in tested:
+            assert not found  # e.g. a numeric partition key cannot carry the smoke prefix: no role at all
+            continue
+        role = _role(producer, names.smoke_writer_role)
+        _assert_trusts_only_the_step(role, cfg)
+        statements = _statements(role)
+        items = statements["SmokeItemsOfThisTableOnly"]
+        assert sorted(items["Action"]) == sorted(
+            ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem"]
+        )
+        assert items["Resource"] == names.table_arn
+        assert items["Condition"] == {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [naming.SMOKE_KEY_PREFIX + "*"]},
+            "Null": {"dynamodb:LeadingKeys": "false"},
+        }
+        key = statements["TableKeyViaDynamoDB"]
+        assert key["Action"] == "kms:Decrypt"
+        assert key["Condition"]["StringEquals"] == {
+            "kms:ViaService": f"dynamodb.{cfg.producer.region}.amazonaws.com",
+            "kms:EncryptionContext:aws:dynamodb:tableName": names.table,
+            "kms:EncryptionContext:aws:dynamodb:subscriberId": cfg.producer.account,
+        }
+        if spec.existing_table_name is None:
+            assert "Fn::GetAtt" in key["Resource"]  # the stack's own key, not a wildcard
+        assert set(statements) == {"SmokeItemsOfThisTableOnly", "TableKeyViaDynamoDB"}
+
+
+def test_reader_role_reads_only_the_smoke_tables_data(consumer: Template, cfg):
+    lake = naming.lake(cfg)
+    role = _role(consumer, lake.smoke_reader_role)
+    _assert_trusts_only_the_step(role, cfg)
+    statements = _statements(role)
+    roots = [naming.table(cfg, spec).root(naming.DATA) for spec in smoke_tables(cfg)]
+    assert all(root.startswith("data/") for root in roots)
+    listing = statements["ListSmokeTablesDataOnly"]
+    assert listing["Action"] == "s3:ListBucket" and listing["Resource"] == lake.bucket_arn
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [root + "*" for root in roots]}}
+    reading = statements["ReadSmokeTablesData"]
+    assert reading["Action"] == "s3:GetObject"
+    assert _as_list(reading["Resource"]) == [f"{lake.bucket_arn}/{root}*" for root in roots]
+    key = statements["LakeKeyViaS3ForTheBucket"]
+    assert key["Action"] == "kms:Decrypt"
+    assert key["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": f"s3.{cfg.consumer.region}.amazonaws.com",
+            "kms:EncryptionContext:aws:s3:arn": lake.bucket_arn,
+        }
+    }
+    assert set(statements) == {"ListSmokeTablesDataOnly", "ReadSmokeTablesData", "LakeKeyViaS3ForTheBucket"}
+
+
+def test_pipeline_step_runs_the_smoke_test_after_the_producer_deploys(pipeline: Template, cfg):
+    (codepipeline,) = pipeline.find_resources("AWS::CodePipeline::Pipeline").values()
+    stage = next(s for s in codepipeline["Properties"]["Stages"] if s["Name"] == PRODUCER_STAGE)
+    orders = {a["Name"]: a["RunOrder"] for a in stage["Actions"]}
+    deploys = [a["Name"] for a in stage["Actions"] if a["ActionTypeId"]["Category"] == "Deploy"]
+    assert deploys and all(orders[STEP_ID] > orders[d] for d in deploys)
+    action = next(a for a in stage["Actions"] if a["Name"] == STEP_ID)
+    project = pipeline.find_resources("AWS::CodeBuild::Project")[action["Configuration"]["ProjectName"]["Ref"]]
+    spec = json.loads(project["Properties"]["Source"]["BuildSpec"])
+    assert spec["phases"]["build"]["commands"] == [SMOKE_COMMAND]
+    assert spec["phases"]["install"]["commands"] == ["python -m pip install --quiet -e ."]
+    longest = max(smoke_timeout_seconds(cfg, spec) for spec in smoke_tables(cfg))
+    assert project["Properties"]["TimeoutInMinutes"] * 60 > longest
+
+    # The project runs as the role with the fixed name, and that role may assume exactly the smoke roles.
+    role_id = project["Properties"]["ServiceRole"]["Fn::GetAtt"][0]
+    role = pipeline.find_resources("AWS::IAM::Role")[role_id]["Properties"]
+    assert role["RoleName"] == smoke_step_role_name(cfg)
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "codebuild.amazonaws.com"}
+    policies = pipeline.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}})
+    statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assume = [s for s in statements if "sts:AssumeRole" in _as_list(s["Action"])]
+    assert len(assume) == 1
+    expected = [naming.table(cfg, spec).smoke_writer_role_arn for spec in smoke_tables(cfg)]
+    assert sorted(_as_list(assume[0]["Resource"])) == sorted([*expected, naming.lake(cfg).smoke_reader_role_arn])
+
+
+def test_sandbox_has_no_smoke_roles(synthesized):
+    # The roles exist for the pipeline's step only; a sandbox deploys without a pipeline.
+    if synthesized.sandbox is None:
+        return
+    from tests.conftest import template_of
+
+    for stack in (synthesized.sandbox.data_lake, synthesized.sandbox.producer):
+        roles = template_of(stack).find_resources("AWS::IAM::Role")
+        assert not [r for r in roles.values() if "smoke" in str(r["Properties"].get("RoleName", ""))]
