@@ -1,4 +1,5 @@
-"""cdk-nag AwsSolutions: every stage clean, every acknowledgment explained, generated ones not blanket."""
+"""cdk-nag: every stage clean under every pack the configuration registers, every acknowledgment explained and
+as narrow as the finding it answers, generated ones not blanket."""
 
 from __future__ import annotations
 
@@ -8,33 +9,46 @@ from pathlib import Path
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
 
 from pipeline.nag_acks import PipelineIds, acknowledge_generated_wildcards
-from shared.nag import reason_problem
+from shared import naming
+from shared.nag import PACKS, reason_problem
+from tests.conftest import template_of
+
+SCOPES = ["consumer_stage", "producer_stage", "sandbox", "pipeline_stack"]
 
 
-def _violations(scope) -> list[str]:
-    report = AwsSolutionsChecks().validate_scope(scope)
+def _violations(scope: IConstruct, pack: str = "AwsSolutions") -> list[str]:
+    report = PACKS[pack]().validate_scope(scope)
     return [f"{v.rule_name}: {[r.construct_path for r in v.violating_resources]}" for v in report.violations]
 
 
-@pytest.mark.parametrize("stage", ["consumer_stage", "producer_stage", "sandbox"])
-def test_stage_has_no_unacknowledged_finding(synthesized, stage):
-    assert _violations(getattr(synthesized, stage)) == []
+@pytest.mark.parametrize("scope", SCOPES)
+def test_scope_passes_every_registered_pack(synthesized, scope):
+    construct = getattr(synthesized, scope)
+    if construct is None:
+        pytest.skip(f"configuration {synthesized.name!r} has no {scope}")
+    packs = synthesized.cfg.compliance.packs
+    assert packs, "no pack registered"
+    assert {pack: _violations(construct, pack) for pack in packs} == {pack: [] for pack in packs}
 
 
-def test_pipeline_stack_has_no_unacknowledged_finding(synthesized):
-    assert _violations(synthesized.pipeline_stack) == []
-
-
-def test_checks_do_find_violations_when_there_are_some():
-    # Guards against a false green: the same call on an obviously bad bucket must report it.
+@pytest.mark.parametrize("pack", list(PACKS))
+def test_each_pack_does_find_violations_when_there_are_some(pack):
+    # Guards against a false green: the same call on an obviously bad bucket and function must report them.
     stack = Stack(App(), "Bad")
     s3.Bucket(stack, "Plain", enforce_ssl=False)
-    found = _violations(stack)
-    assert any("S1" in v for v in found) and any("S10" in v for v in found)
+    lambda_.Function(
+        stack,
+        "Function",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(event, context):\n    return event\n"),
+    )
+    assert _violations(stack, pack)
 
 
 def _acknowledgments(outdir: Path) -> list[tuple[str, str, str]]:
@@ -52,8 +66,42 @@ def test_every_acknowledgment_carries_a_specific_reason(synthesized):
     files = {where.split(":")[0] for where, _, _ in acks}
     assert any("Consumer" in f for f in files) and any("Producer" in f for f in files)
     assert any(f.startswith("Pipeline.") for f in files)
+    if synthesized.sandbox is not None:
+        assert any("Sandbox" in f for f in files)
     bad = [(where, rule, reason) for where, rule, reason in acks if reason_problem(reason)]
     assert bad == []
+
+
+def _stack_acknowledgments(stack: Stack) -> dict[str, set[str]]:
+    resources = template_of(stack).to_json()["Resources"]
+    return {
+        lid: {rule["id"] for rule in r.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])}
+        for lid, r in resources.items()
+    }
+
+
+def test_producer_acknowledgments_are_per_table_and_name_the_exact_resource(synthesized, cfg):
+    stack = synthesized.producer_stage.producer
+    acks = _stack_acknowledgments(stack)
+    resources = template_of(stack).to_json()["Resources"]
+    lake = naming.lake(cfg)
+    key_wildcard = f"AwsSolutions-IAM5[Resource::arn:{lake.partition}:kms:{lake.region}:{lake.account}:key/*]"
+    tables = naming.tables(cfg)
+    for _, names in tables:
+        (role_id,) = [lid for lid, r in resources.items() if r["Properties"].get("RoleName") == names.delivery_role]
+        folders = {f"AwsSolutions-IAM5[Resource::{lake.bucket_arn}/{root}*]" for root in names.roots}
+        # Its own three folders and B's key by alias: nothing of another table, no blanket IAM5.
+        iam5 = {a for a in acks[role_id] if a.startswith("AwsSolutions-IAM5")}
+        assert iam5 == folders | {key_wildcard}, names.key
+        for _, other in tables:
+            if other is not names:
+                assert not any(other.root("data")[:-1] in a for a in acks[role_id])
+    every = set().union(*acks.values())
+    assert "AwsSolutions-IAM5" not in every and "AwsSolutions-IAM5[Resource::*]" in every
+    # Firehose cannot encrypt a delivery stream whose source is Kinesis: acknowledged on each, and on nothing else.
+    kdf1 = {lid for lid, ids in acks.items() if "AwsSolutions-KDF1" in ids}
+    assert kdf1 == {lid for lid, r in resources.items() if r["Type"] == "AWS::KinesisFirehose::DeliveryStream"}
+    assert len(kdf1) == len(tables)
 
 
 def test_pipeline_acknowledgments_name_the_role_they_are_for(synthesized):

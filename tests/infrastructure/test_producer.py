@@ -1,44 +1,111 @@
-"""Account A: table -> stream -> Firehose (+ transform) -> B's bucket, its network, role and alarms."""
+"""Account A, per configured table: table (or an existing table's streaming destination) -> stream -> Firehose
+(+ its own transform) -> B's bucket; the shared key, network and alarm topic.
+
+Every expectation comes from the configuration under test (``cfg``, ``naming.table(cfg, spec)``,
+``cfg.delivery_for(spec)``), so each test holds for every configuration of ``tests/configs.py``.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
 
-from producer import monitoring
-from producer.transform import HANDLER
+from lambdas.transform.metrics import NAMESPACE_ENV
+from producer.capture.alarms import ITERATOR_AGE_THRESHOLD, freshness_threshold_seconds
+from producer.capture.delivery import (
+    PROCESSOR_BUFFER_INTERVAL,
+    PROCESSOR_BUFFER_SIZE,
+    PROCESSOR_RETRIES,
+    STREAM_READ_ACTIONS,
+)
+from producer.capture.table import SERVICE_LINKED_ROLE, SERVICE_LINKED_ROLE_SERVICE
+from producer.capture.transform import HANDLER, LAMBDAS_DIR
 from shared import naming
+from shared.config import FIREHOSE_INVOCATIONS_PER_SHARD, AppConfig, DeliverySettings, TableSpec
+from shared.permissions import DELIVERY_BUCKET_ACTIONS, DELIVERY_KEY_ACTIONS, DELIVERY_OBJECT_ACTIONS
+from tests import configs
+from tests.conftest import synthesize, template_of
+
+RETAIN_EXCEPT_ON_CREATE = "RetainExceptOnCreate"  # how CDK renders RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+PRECISION = "MICROSECOND"
+# What each table is watched for: the alarm name after the table's alarm prefix.
+ALARMS = {
+    "StreamIteratorAge",
+    "StreamWriteThrottled",
+    "ReplicationThrottled",
+    "ReplicationLag",
+    "ReplicationFailed",
+    "DeliveryFreshness",
+    "DeliveryFailing",
+    "RawBackupFailing",
+    "TransformFailing",
+    "TransformRecordsFailed",
+    "TransformErrors",
+    "TransformThrottles",
+}
+DELIVERY_SIDS = {
+    "ReadChangeStream",
+    "DecryptChangeStream",
+    "InvokeTransform",
+    "DataLakeBucket",
+    "DataLakeObjectsOfThisTable",
+    "DataLakeKeyViaS3",
+    "WriteDeliveryErrorLogs",
+}
 
 
-def _one(template: Template, type_: str, props: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-    found = template.find_resources(type_, {"Properties": props} if props else None)
-    assert len(found) == 1, f"expected one {type_}, found {list(found)}"
-    return next(iter(found.items()))
+# --- helpers ----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def delivery(producer: Template) -> dict[str, Any]:
-    return _one(producer, "AWS::KinesisFirehose::DeliveryStream")[1]["Properties"]
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
-@pytest.fixture(scope="module")
-def destination(delivery) -> dict[str, Any]:
-    return delivery["ExtendedS3DestinationConfiguration"]
+def _arn(logical_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
 
 
-@pytest.fixture(scope="module")
-def transform(producer: Template, synthesized) -> tuple[str, dict[str, Any]]:
-    return _one(producer, "AWS::Lambda::Function", {"Handler": HANDLER})
+def _ref(logical_id: str) -> dict[str, Any]:
+    return {"Ref": logical_id}
 
 
-@pytest.fixture(scope="module")
-def role_statements(producer: Template, cfg) -> list[dict[str, Any]]:
-    role_id, _ = _one(producer, "AWS::IAM::Role", {"RoleName": naming.delivery_role_name(cfg)})
-    policies = producer.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}})
-    assert len(policies) == 1
-    return next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
+def _render(value: Any) -> Any:
+    """A CloudFormation value as text: Fn::Join concatenated, references as <Ref:x> / <GetAtt:x.Attr> markers."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        delimiter, parts = value["Fn::Join"]
+        return delimiter.join(_render(p) for p in parts)
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<Ref:{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "<GetAtt:{}.{}>".format(*value["Fn::GetAtt"])
+    raise AssertionError(f"unexpected CloudFormation value {value!r}")
+
+
+def _only(found: dict[str, Any], what: str) -> str:
+    assert len(found) == 1, f"expected exactly one {what}, found {sorted(found)}"
+    return next(iter(found))
+
+
+def _find(resources: dict[str, Any], type_: str, **props: Any) -> str:
+    """The one resource of ``type_`` whose properties include ``props``."""
+    found = {
+        lid: r
+        for lid, r in resources.items()
+        if r["Type"] == type_ and all(r.get("Properties", {}).get(k) == v for k, v in props.items())
+    }
+    return _only(found, f"{type_} with {props}")
+
+
+def _of_type(resources: dict[str, Any], type_: str) -> dict[str, Any]:
+    return {lid: r for lid, r in resources.items() if r["Type"] == type_}
 
 
 def _by_sid(statements: list[dict[str, Any]], sid: str) -> dict[str, Any]:
@@ -47,91 +114,286 @@ def _by_sid(statements: list[dict[str, Any]], sid: str) -> dict[str, Any]:
     return matches[0]
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+def _policies_of(resources: dict[str, Any], role_id: str) -> dict[str, Any]:
+    return {
+        lid: r
+        for lid, r in _of_type(resources, "AWS::IAM::Policy").items()
+        if _ref(role_id) in r["Properties"].get("Roles", [])
+    }
 
 
-# --- keys and table ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Capture:
+    """One configured table and the logical ids of everything built for it, located by its names."""
+
+    spec: TableSpec
+    names: naming.TableNames
+    delivery: DeliverySettings
+    table_id: str | None  # None for an existing table
+    stream_id: str
+    function_id: str
+    delivery_id: str
+    role_id: str
+    role_policy_id: str
+    statements: list[dict[str, Any]]
+
+    @property
+    def own_ids(self) -> set[str]:
+        return {i for i in (self.table_id, self.stream_id, self.function_id, self.delivery_id, self.role_id) if i}
 
 
-def test_producer_key_rotates_and_is_retained(producer: Template):
-    _, key = _one(producer, "AWS::KMS::Key")
+# --- fixtures ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def resources(producer: Template) -> dict[str, Any]:
+    return producer.to_json()["Resources"]
+
+
+@pytest.fixture(scope="module")
+def key_id(synthesized, resources) -> str:
+    """The producer's key (producer/keys.py): tables, streams, logs and the alarm topic."""
+    stack = synthesized.producer_stage.producer
+    key = stack.node.find_child("Key").node.find_child("Key")
+    logical_id = stack.resolve(key.node.default_child.logical_id)
+    assert resources[logical_id]["Type"] == "AWS::KMS::Key"
+    return logical_id
+
+
+@pytest.fixture(scope="module")
+def topic_id(resources) -> str:
+    return _only(_of_type(resources, "AWS::SNS::Topic"), "AWS::SNS::Topic")
+
+
+@pytest.fixture(scope="module")
+def captures(resources, cfg: AppConfig) -> list[Capture]:
+    found = []
+    for spec, names in naming.tables(cfg):
+        role_id = _find(resources, "AWS::IAM::Role", RoleName=names.delivery_role)
+        policy_id = _only(_policies_of(resources, role_id), f"policy of {names.delivery_role}")
+        functions = {
+            lid: r
+            for lid, r in _of_type(resources, "AWS::Lambda::Function").items()
+            if r["Properties"].get("Environment", {}).get("Variables", {}).get(NAMESPACE_ENV) == names.metrics_namespace
+        }
+        found.append(
+            Capture(
+                spec=spec,
+                names=names,
+                delivery=cfg.delivery_for(spec),
+                table_id=None
+                if spec.existing_table_name
+                else _find(resources, "AWS::DynamoDB::Table", TableName=names.table),
+                stream_id=_find(resources, "AWS::Kinesis::Stream", Name=names.stream),
+                function_id=_only(functions, f"transform of {spec.name}"),
+                delivery_id=_find(
+                    resources, "AWS::KinesisFirehose::DeliveryStream", DeliveryStreamName=names.delivery_stream
+                ),
+                role_id=role_id,
+                role_policy_id=policy_id,
+                statements=resources[policy_id]["Properties"]["PolicyDocument"]["Statement"],
+            )
+        )
+    return found
+
+
+@pytest.fixture(scope="module")
+def transform_ids(resources) -> set[str]:
+    return {
+        lid for lid, r in _of_type(resources, "AWS::Lambda::Function").items() if r["Properties"]["Handler"] == HANDLER
+    }
+
+
+def test_every_configured_table_is_captured_and_nothing_else(resources, captures, transform_ids, cfg):
+    n = len(cfg.tables)
+    assert len(captures) == n
+    created = [c for c in captures if c.table_id]
+    assert len(_of_type(resources, "AWS::DynamoDB::Table")) == len(created)
+    assert len(_of_type(resources, "Custom::KinesisStreamingDestination")) == n - len(created)
+    assert len(_of_type(resources, "AWS::Kinesis::Stream")) == n
+    assert len(_of_type(resources, "AWS::KinesisFirehose::DeliveryStream")) == n
+    assert len(_of_type(resources, "AWS::CloudWatch::Dashboard")) == n
+    # One transform, one stream, one delivery stream, one role per table: nothing is shared between tables.
+    assert transform_ids == {c.function_id for c in captures}
+    for attribute in ("stream_id", "function_id", "delivery_id", "role_id", "role_policy_id"):
+        assert len({getattr(c, attribute) for c in captures}) == n, attribute
+    assert len({c.names.delivery_role for c in captures}) == n
+
+
+# --- key and retention ------------------------------------------------------------------------------------
+
+
+def test_producer_key_rotates_and_is_retained_except_on_create(resources, key_id):
+    key = resources[key_id]
     assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["DeletionPolicy"] == "Retain"
+    assert key["DeletionPolicy"] == RETAIN_EXCEPT_ON_CREATE
+    assert key["UpdateReplacePolicy"] == "Retain"
 
 
-def test_table(producer: Template, cfg):
-    key_id, _ = _one(producer, "AWS::KMS::Key")
-    stream_id, _ = _one(producer, "AWS::Kinesis::Stream")
-    _, table = _one(producer, "AWS::DynamoDB::Table")
-    props = table["Properties"]
-    assert props["TableName"] == naming.table_name(cfg)
-    assert props["KeySchema"] == [
-        {"AttributeName": cfg.table.partition_key, "KeyType": "HASH"},
-        {"AttributeName": cfg.table.sort_key, "KeyType": "RANGE"},
-    ]
-    assert props["BillingMode"] == "PAY_PER_REQUEST"
-    assert props["SSESpecification"] == {
-        "KMSMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]},
-        "SSEEnabled": True,
-        "SSEType": "KMS",
-    }
-    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert props["DeletionProtectionEnabled"] is True
-    assert table["DeletionPolicy"] == "Retain"
-    assert props["KinesisStreamSpecification"] == {
-        "StreamArn": {"Fn::GetAtt": [stream_id, "Arn"]},
-        "ApproximateCreationDateTimePrecision": "MICROSECOND",
-    }
+def test_keys_tables_streams_and_log_groups_are_retained_except_on_create(resources, captures):
+    # Every one of them, the project's and CDK's (custom-resource providers' log groups included): a failed
+    # first create cleans up, so a named resource can be created again on the retry; a deletion keeps them.
+    types = ("AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::Kinesis::Stream", "AWS::Logs::LogGroup")
+    found = {lid: r for lid, r in resources.items() if r["Type"] in types}
+    assert {c.stream_id for c in captures} | {c.table_id for c in captures if c.table_id} <= set(found)
+    policies = {lid: (r.get("DeletionPolicy"), r.get("UpdateReplacePolicy")) for lid, r in found.items()}
+    assert policies == {lid: (RETAIN_EXCEPT_ON_CREATE, "Retain") for lid in found}
 
 
-def test_stream(producer: Template, cfg):
-    key_id, _ = _one(producer, "AWS::KMS::Key")
-    _, stream = _one(producer, "AWS::Kinesis::Stream")
-    props = stream["Properties"]
-    assert props["Name"] == naming.stream_name(cfg)
-    assert props["ShardCount"] == cfg.stream.shard_count == 10
-    assert props["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
-    assert props["RetentionPeriodHours"] == cfg.stream.retention_hours
-    assert props["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": {"Fn::GetAtt": [key_id, "Arn"]}}
+def test_every_log_group_is_encrypted_with_the_producer_key_and_expires(resources, key_id, captures):
+    groups = _of_type(resources, "AWS::Logs::LogGroup")
+    # Flow logs, and each table's transform and delivery at least.
+    assert len(groups) >= 1 + 2 * len(captures)
+    assert {lid: r["Properties"].get("KmsKeyId") for lid, r in groups.items()} == {lid: _arn(key_id) for lid in groups}
+    assert all(r["Properties"]["RetentionInDays"] > 0 for r in groups.values())
 
 
-# --- network and transform --------------------------------------------------------------------------------
+# --- tables -----------------------------------------------------------------------------------------------
 
 
-def test_vpc_has_only_isolated_subnets_in_configured_zones(producer: Template, cfg):
-    assert not producer.find_resources("AWS::EC2::InternetGateway")
-    assert not producer.find_resources("AWS::EC2::NatGateway")
-    assert not producer.find_resources("AWS::EC2::VPCGatewayAttachment")
-    assert not producer.find_resources("AWS::EC2::VPCEndpoint")
-    subnets = producer.find_resources("AWS::EC2::Subnet")
-    zones = sorted(s["Properties"]["AvailabilityZone"] for s in subnets.values())
-    assert zones == sorted(cfg.network.availability_zones)
+def test_created_tables(resources, key_id, captures):
+    created = [c for c in captures if c.table_id]
+    for c in created:
+        table = resources[c.table_id]
+        props = table["Properties"]
+        spec = c.spec
+        assert props["TableName"] == c.names.table
+        expected_schema = [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
+        expected_attributes = [{"AttributeName": spec.partition_key, "AttributeType": spec.partition_key_type}]
+        if spec.sort_key:
+            expected_schema.append({"AttributeName": spec.sort_key, "KeyType": "RANGE"})
+            expected_attributes.append({"AttributeName": spec.sort_key, "AttributeType": spec.sort_key_type})
+        assert props["KeySchema"] == expected_schema, spec.name
+        assert props["AttributeDefinitions"] == expected_attributes, spec.name
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert "ProvisionedThroughput" not in props
+        assert props["SSESpecification"] == {"KMSMasterKeyId": _arn(key_id), "SSEEnabled": True, "SSEType": "KMS"}
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["DeletionProtectionEnabled"] is True
+        assert table["DeletionPolicy"] == RETAIN_EXCEPT_ON_CREATE
+        assert table["UpdateReplacePolicy"] == "Retain"
+        assert props["KinesisStreamSpecification"] == {
+            "StreamArn": _arn(c.stream_id),
+            "ApproximateCreationDateTimePrecision": PRECISION,
+        }
+
+
+def _streaming_destination(resources: dict[str, Any], c: Capture) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The custom resource turning on ``c``'s existing table's streaming destination, and its two calls."""
+    found = {}
+    for lid, r in _of_type(resources, "Custom::KinesisStreamingDestination").items():
+        create = json.loads(_render(r["Properties"]["Create"]))
+        if create["parameters"]["TableName"] == c.names.table:
+            found[lid] = (create, json.loads(_render(r["Properties"]["Delete"])))
+    lid = _only(found, f"streaming destination of {c.names.table}")
+    return lid, *found[lid]
+
+
+def test_existing_tables_are_not_created_but_stream_with_microsecond_precision(resources, captures):
+    stream_arn = "<GetAtt:{}.Arn>"
+    existing = [c for c in captures if not c.table_id]
+    table_names = {r["Properties"]["TableName"] for r in _of_type(resources, "AWS::DynamoDB::Table").values()}
+    for c in existing:
+        assert c.names.table == c.spec.existing_table_name
+        assert c.names.table not in table_names
+        lid, create, delete = _streaming_destination(resources, c)
+        assert create["service"] == delete["service"] == "DynamoDB"
+        assert create["action"] == "enableKinesisStreamingDestination"
+        assert create["parameters"] == {
+            "TableName": c.spec.existing_table_name,
+            "StreamArn": stream_arn.format(c.stream_id),
+            "EnableKinesisStreamingConfiguration": {"ApproximateCreationDateTimePrecision": PRECISION},
+        }
+        assert delete["action"] == "disableKinesisStreamingDestination"
+        assert delete["parameters"] == {
+            "TableName": c.spec.existing_table_name,
+            "StreamArn": stream_arn.format(c.stream_id),
+        }
+        # The stream it streams into survives a stack deletion; the switch itself is removed (turned off).
+        assert resources[lid]["DeletionPolicy"] == "Delete"
+
+
+def test_existing_table_switch_may_touch_only_its_table_and_stream(resources, captures, cfg):
+    partition, account = cfg.producer.partition, cfg.producer.account
+    slr = f"arn:{partition}:iam::{account}:role/aws-service-role/{SERVICE_LINKED_ROLE_SERVICE}/{SERVICE_LINKED_ROLE}"
+    for c in (c for c in captures if not c.table_id):
+        lid, _, _ = _streaming_destination(resources, c)
+        (policy_id,) = [d for d in resources[lid]["DependsOn"] if resources[d]["Type"] == "AWS::IAM::Policy"]
+        statements = resources[policy_id]["Properties"]["PolicyDocument"]["Statement"]
+        by_resource = {json.dumps(s["Resource"], sort_keys=True): s for s in statements}
+        assert len(by_resource) == len(statements) == 3
+        table = by_resource[json.dumps(c.names.table_arn)]
+        assert sorted(_as_list(table["Action"])) == [
+            "dynamodb:DescribeKinesisStreamingDestination",
+            "dynamodb:DisableKinesisStreamingDestination",
+            "dynamodb:EnableKinesisStreamingDestination",
+        ]
+        stream = by_resource[json.dumps(_arn(c.stream_id), sort_keys=True)]
+        assert sorted(_as_list(stream["Action"])) == ["kinesis:DescribeStream", "kinesis:PutRecords"]
+        link = by_resource[json.dumps(slr)]
+        assert link["Action"] == "iam:CreateServiceLinkedRole"
+        assert link["Condition"] == {"StringEquals": {"iam:AWSServiceName": SERVICE_LINKED_ROLE_SERVICE}}
+        assert all(s["Effect"] == "Allow" and "*" not in json.dumps(s["Action"]) for s in statements)
+
+
+# --- streams ----------------------------------------------------------------------------------------------
+
+
+def test_streams(resources, key_id, captures):
+    for c in captures:
+        stream = resources[c.stream_id]
+        props = stream["Properties"]
+        settings = c.spec.stream
+        assert props["Name"] == c.names.stream
+        assert props["StreamModeDetails"] == {"StreamMode": settings.mode}
+        if settings.mode == "PROVISIONED":
+            assert props["ShardCount"] == settings.shard_count, c.spec.name
+        else:
+            assert "ShardCount" not in props, c.spec.name
+        assert props["RetentionPeriodHours"] == settings.retention_hours
+        assert props["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": _arn(key_id)}
+        assert stream["DeletionPolicy"] == RETAIN_EXCEPT_ON_CREATE
+        assert stream["UpdateReplacePolicy"] == "Retain"
+
+
+# --- network ----------------------------------------------------------------------------------------------
+
+
+def test_vpc_has_only_isolated_subnets_in_configured_zones(resources, cfg):
+    for type_ in ("AWS::EC2::InternetGateway", "AWS::EC2::NatGateway", "AWS::EC2::VPCGatewayAttachment"):
+        assert not _of_type(resources, type_), type_
+    assert not _of_type(resources, "AWS::EC2::VPCEndpoint")
+    (vpc,) = _of_type(resources, "AWS::EC2::VPC").values()
+    assert vpc["Properties"]["CidrBlock"] == cfg.network.vpc_cidr
+    subnets = _of_type(resources, "AWS::EC2::Subnet")
+    assert sorted(s["Properties"]["AvailabilityZone"] for s in subnets.values()) == sorted(
+        cfg.network.availability_zones
+    )
     assert all(s["Properties"]["MapPublicIpOnLaunch"] is False for s in subnets.values())
-
-
-def test_no_route_leads_anywhere(producer: Template):
     # Isolated: the route tables hold only the implicit local route.
-    assert not producer.find_resources("AWS::EC2::Route")
+    assert not _of_type(resources, "AWS::EC2::Route")
 
 
-def test_vpc_flow_logs_to_encrypted_log_group_with_retention(producer: Template):
-    key_id, _ = _one(producer, "AWS::KMS::Key")
-    _, flow_log = _one(producer, "AWS::EC2::FlowLog")
+def test_vpc_flow_logs_to_an_encrypted_log_group(resources, key_id):
+    (flow_log,) = _of_type(resources, "AWS::EC2::FlowLog").values()
     assert flow_log["Properties"]["TrafficType"] == "ALL"
-    group_ref = flow_log["Properties"]["LogGroupName"]["Ref"]
-    group = producer.find_resources("AWS::Logs::LogGroup")[group_ref]["Properties"]
-    assert group["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
-    assert group["RetentionInDays"] > 0
+    group = resources[flow_log["Properties"]["LogGroupName"]["Ref"]]
+    assert group["Properties"]["KmsKeyId"] == _arn(key_id)
+    assert group["Properties"]["RetentionInDays"] > 0
 
 
-def test_transform_security_group_allows_nothing(producer: Template, transform):
-    (sg_ref,) = transform[1]["Properties"]["VpcConfig"]["SecurityGroupIds"]
-    sg = producer.find_resources("AWS::EC2::SecurityGroup")[sg_ref["Fn::GetAtt"][0]]["Properties"]
-    assert "SecurityGroupIngress" not in sg
+def test_transform_security_group_allows_nothing(resources, captures):
+    groups = {
+        resources[c.function_id]["Properties"]["VpcConfig"]["SecurityGroupIds"][0]["Fn::GetAtt"][0] for c in captures
+    }
+    for c in captures:
+        assert len(resources[c.function_id]["Properties"]["VpcConfig"]["SecurityGroupIds"]) == 1
+    (group_id,) = groups
+    group = resources[group_id]["Properties"]
+    assert "SecurityGroupIngress" not in group
     # CloudFormation adds allow-all egress to a group without egress rules; CDK's sentinel (an ICMP type that
     # does not exist, to a broadcast address) is what "no egress" looks like.
-    assert sg["SecurityGroupEgress"] == [
+    assert group["SecurityGroupEgress"] == [
         {
             "CidrIp": "255.255.255.255/32",
             "Description": "Disallow all traffic",
@@ -140,300 +402,380 @@ def test_transform_security_group_allows_nothing(producer: Template, transform):
             "ToPort": 86,
         }
     ]
-    assert not producer.find_resources("AWS::EC2::SecurityGroupEgress")
-    assert not producer.find_resources("AWS::EC2::SecurityGroupIngress")
+    assert not _of_type(resources, "AWS::EC2::SecurityGroupEgress")
+    assert not _of_type(resources, "AWS::EC2::SecurityGroupIngress")
 
 
-def test_transform_function(producer: Template, transform, cfg):
-    key_id, _ = _one(producer, "AWS::KMS::Key")
-    props = transform[1]["Properties"]
-    assert props["Runtime"].startswith("python3.")
-    assert props["Architectures"] == ["arm64"]
-    assert props["MemorySize"] == cfg.transform.memory_mb
-    assert props["Timeout"] == cfg.transform.timeout_seconds >= 60
-    # Firehose runs up to 5 invocations per shard.
-    assert props["ReservedConcurrentExecutions"] == 5 * cfg.stream.shard_count
-    assert props["TracingConfig"] == {"Mode": "Active"}
-    subnets = producer.find_resources("AWS::EC2::Subnet")
-    assert sorted(r["Ref"] for r in props["VpcConfig"]["SubnetIds"]) == sorted(subnets)
-    group = producer.find_resources("AWS::Logs::LogGroup")[props["LoggingConfig"]["LogGroup"]["Ref"]]
-    assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
-    assert group["Properties"]["RetentionInDays"] > 0
+# --- transform functions ----------------------------------------------------------------------------------
 
 
-def test_transform_role_has_no_managed_policies(producer: Template, transform):
-    role_id = transform[1]["Properties"]["Role"]["Fn::GetAtt"][0]
-    role = producer.find_resources("AWS::IAM::Role")[role_id]["Properties"]
-    assert "ManagedPolicyArns" not in role
+def test_transform_functions(resources, key_id, captures, cfg):
+    subnets = sorted(_of_type(resources, "AWS::EC2::Subnet"))
+    log_groups = set()
+    for c in captures:
+        props = resources[c.function_id]["Properties"]
+        assert props["Handler"] == HANDLER
+        assert props["Runtime"] == "python3.14"
+        assert props["Architectures"] == ["arm64"]
+        assert props["MemorySize"] == cfg.transform.memory_mb
+        assert props["Timeout"] == cfg.transform.timeout_seconds
+        if cfg.transform.reserved_concurrency is None:
+            assert "ReservedConcurrentExecutions" not in props, c.spec.name
+        else:
+            assert props["ReservedConcurrentExecutions"] == cfg.transform.reserved_concurrency, c.spec.name
+        assert props["Environment"] == {"Variables": {NAMESPACE_ENV: c.names.metrics_namespace}}
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert sorted(r["Ref"] for r in props["VpcConfig"]["SubnetIds"]) == subnets
+        group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
+        group = resources[group_id]
+        assert group["Properties"]["KmsKeyId"] == _arn(key_id)
+        assert group["DeletionPolicy"] == RETAIN_EXCEPT_ON_CREATE
+        log_groups.add(group_id)
+        # Its own role: no managed policies, logs only to its own group.
+        role_id = props["Role"]["Fn::GetAtt"][0]
+        assert "ManagedPolicyArns" not in resources[role_id]["Properties"]
+        (policy,) = _policies_of(resources, role_id).values()
+        log_statements = [
+            s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "logs:" in json.dumps(s["Action"])
+        ]
+        assert log_statements == [
+            {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow", "Resource": _arn(group_id)}
+        ]
+    assert len(log_groups) == len(captures)
+    assert len({resources[c.function_id]["Properties"]["Role"]["Fn::GetAtt"][0] for c in captures}) == len(captures)
 
 
-def test_transform_asset_is_the_lambdas_folder_as_is(transform):
+def test_transform_asset_is_the_lambdas_folder_as_is():
     # Plain Python: the handler module path resolves inside the asset folder, no bundling step.
-    from pathlib import Path
-
-    from producer.transform import LAMBDAS_DIR
-
     module = HANDLER.rsplit(".", 1)[0].replace(".", "/") + ".py"
     assert (Path(LAMBDAS_DIR) / module).is_file()
 
 
-# --- Firehose ---------------------------------------------------------------------------------------------
+def test_reserved_concurrency_reaches_every_transform_when_set(tmp_path):
+    """One extra synthesis: every configuration of the matrix leaves the reservation unset."""
+    raw = configs.variant("two-tables")
+    # Enough for Firehose's calls on the busiest provisioned stream (the configuration refuses less).
+    reserved = FIREHOSE_INVOCATIONS_PER_SHARD * max(t["stream"]["shard_count"] for t in raw["tables"]) + 1
+    raw["transform"] = {"reserved_concurrency": reserved}
+    synthesized = synthesize(raw, tmp_path / "cdk.out", "reserved-concurrency")
+    assert synthesized.cfg.transform.reserved_concurrency == reserved
+    resources = template_of(synthesized.producer_stage.producer).to_json()["Resources"]
+    transforms = [r["Properties"] for r in _of_type(resources, "AWS::Lambda::Function").values()]
+    transforms = [p for p in transforms if p["Handler"] == HANDLER]
+    assert len(transforms) == len(synthesized.cfg.tables) == 2
+    assert all(p["ReservedConcurrentExecutions"] == reserved for p in transforms)
 
 
-def test_firehose_reads_the_stream(delivery, producer: Template, cfg):
-    stream_id, _ = _one(producer, "AWS::Kinesis::Stream")
-    assert delivery["DeliveryStreamName"] == naming.delivery_stream_name(cfg)
-    assert delivery["DeliveryStreamType"] == "KinesisStreamAsSource"
-    assert delivery["KinesisStreamSourceConfiguration"]["KinesisStreamARN"] == {"Fn::GetAtt": [stream_id, "Arn"]}
+# --- delivery streams -------------------------------------------------------------------------------------
 
 
-def test_firehose_writes_to_the_consumer_bucket_with_its_key(destination, cfg):
-    assert destination["BucketARN"] == naming.data_lake_bucket_arn(cfg)
-    assert destination["EncryptionConfiguration"] == {
-        "KMSEncryptionConfig": {"AWSKMSKeyARN": naming.data_lake_key_alias_arn(cfg)}
-    }
+def _no_kms_key(configuration: dict[str, Any]) -> bool:
+    # Account B's bucket default encryption applies: Firehose must not name a key (an alias would resolve in A).
+    encryption = configuration.get("EncryptionConfiguration", {})
+    return "KMSEncryptionConfig" not in encryption and encryption in ({}, {"NoEncryptionConfig": "NoEncryption"})
 
 
-def test_firehose_buffering_and_compression(destination, cfg):
-    assert destination["BufferingHints"] == {"IntervalInSeconds": 120, "SizeInMBs": 1}
-    assert (cfg.delivery.buffer_interval_seconds, cfg.delivery.buffer_size_mib) == (120, 1)
-    assert destination["CompressionFormat"] == "GZIP"
+def test_delivery_streams(resources, key_id, captures, cfg):
+    lake = naming.lake(cfg)
+    for c in captures:
+        stream = resources[c.delivery_id]
+        props = stream["Properties"]
+        assert props["DeliveryStreamName"] == c.names.delivery_stream
+        assert props["DeliveryStreamType"] == "KinesisStreamAsSource"
+        assert props["KinesisStreamSourceConfiguration"] == {
+            "KinesisStreamARN": _arn(c.stream_id),
+            "RoleARN": _arn(c.role_id),
+        }
+        destination = props["ExtendedS3DestinationConfiguration"]
+        assert destination["RoleARN"] == _arn(c.role_id)
+        assert destination["BucketARN"] == lake.bucket_arn
+        assert destination["BufferingHints"] == {
+            "IntervalInSeconds": c.delivery.buffer_interval_seconds,
+            "SizeInMBs": c.delivery.buffer_size_mib,
+        }
+        assert destination["CompressionFormat"] == c.delivery.compression
+        assert destination["Prefix"] == c.names.data_prefix
+        assert destination["ErrorOutputPrefix"] == c.names.error_prefix
+        assert _no_kms_key(destination), c.spec.name
+        # The raw records, for replays: the table's raw prefix, always compressed, never a KMS key either.
+        assert destination["S3BackupMode"] == "Enabled"
+        backup = destination["S3BackupConfiguration"]
+        assert backup["BucketARN"] == lake.bucket_arn
+        assert backup["RoleARN"] == _arn(c.role_id)
+        assert backup["Prefix"] == c.names.raw_prefix
+        assert backup["ErrorOutputPrefix"] == c.names.error_prefix
+        assert backup["CompressionFormat"] == "GZIP"
+        assert backup["BufferingHints"] == destination["BufferingHints"]
+        assert _no_kms_key(backup), c.spec.name
+        # Firehose checks its permissions when the stream is created: the role's policy comes first.
+        assert c.role_policy_id in stream.get("DependsOn", [])
 
 
-def test_firehose_prefixes_are_hive_style_per_table(destination, cfg):
-    dates = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
-    assert destination["Prefix"] == f"data/{cfg.table.name}/{dates}"
-    assert destination["ErrorOutputPrefix"] == f"errors/{cfg.table.name}/!{{firehose:error-output-type}}/{dates}"
-    backup = destination["S3BackupConfiguration"]
-    assert destination["S3BackupMode"] == "Enabled"
-    assert backup["Prefix"] == f"raw/{cfg.table.name}/{dates}"
-    assert backup["BucketARN"] == naming.data_lake_bucket_arn(cfg)
-    assert backup["EncryptionConfiguration"] == destination["EncryptionConfiguration"]
+def test_delivery_calls_its_own_transform_with_explicit_buffers(resources, captures):
+    for c in captures:
+        processing = resources[c.delivery_id]["Properties"]["ExtendedS3DestinationConfiguration"][
+            "ProcessingConfiguration"
+        ]
+        assert processing["Enabled"] is True
+        (processor,) = processing["Processors"]
+        assert processor["Type"] == "Lambda"
+        params = {p["ParameterName"]: p["ParameterValue"] for p in processor["Parameters"]}
+        assert params == {
+            "RoleArn": _arn(c.role_id),
+            "LambdaArn": _arn(c.function_id),
+            "BufferIntervalInSeconds": str(int(PROCESSOR_BUFFER_INTERVAL.to_seconds())),
+            "BufferSizeInMBs": str(int(PROCESSOR_BUFFER_SIZE.to_mebibytes())),
+            "NumberOfRetries": str(PROCESSOR_RETRIES),
+        }
+        # A batch stays far below Lambda's 6 MB synchronous payload; failures are retried.
+        assert int(params["BufferSizeInMBs"]) <= 3 and int(params["NumberOfRetries"]) >= 1
 
 
-def test_firehose_calls_the_transform_with_explicit_buffers(destination, transform):
-    processing = destination["ProcessingConfiguration"]
-    assert processing["Enabled"] is True
-    (processor,) = processing["Processors"]
-    assert processor["Type"] == "Lambda"
-    params = {p["ParameterName"]: p["ParameterValue"] for p in processor["Parameters"]}
-    assert params["LambdaArn"] == {"Fn::GetAtt": [transform[0], "Arn"]}
-    assert params["BufferSizeInMBs"] == "1"
-    assert params["BufferIntervalInSeconds"] == "60"
-    assert int(params["NumberOfRetries"]) >= 1
+def test_delivery_logs_to_its_own_encrypted_group(resources, key_id, captures):
+    groups = set()
+    for c in captures:
+        destination = resources[c.delivery_id]["Properties"]["ExtendedS3DestinationConfiguration"]
+        for configuration in (destination, destination["S3BackupConfiguration"]):
+            logging = configuration["CloudWatchLoggingOptions"]
+            assert logging["Enabled"] is True
+            group_id = logging["LogGroupName"]["Ref"]
+            assert resources[group_id]["Properties"]["KmsKeyId"] == _arn(key_id)
+            groups.add(group_id)
+        assert _by_sid(c.statements, "WriteDeliveryErrorLogs") == {
+            "Sid": "WriteDeliveryErrorLogs",
+            "Action": "logs:PutLogEvents",
+            "Effect": "Allow",
+            "Resource": _arn(destination["CloudWatchLoggingOptions"]["LogGroupName"]["Ref"]),
+        }
+    assert len(groups) == len(captures)
 
 
-def test_firehose_logs_to_an_encrypted_group(destination, producer: Template):
-    key_id, _ = _one(producer, "AWS::KMS::Key")
-    for config in (destination, destination["S3BackupConfiguration"]):
-        logging = config["CloudWatchLoggingOptions"]
-        assert logging["Enabled"] is True
-        group = producer.find_resources("AWS::Logs::LogGroup")[logging["LogGroupName"]["Ref"]]["Properties"]
-        assert group["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+# --- delivery roles ---------------------------------------------------------------------------------------
 
 
-def test_delivery_role_trusts_only_firehose_of_this_account(producer: Template, cfg):
-    _, role = _one(producer, "AWS::IAM::Role", {"RoleName": naming.delivery_role_name(cfg)})
-    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert statement["Principal"] == {"Service": "firehose.amazonaws.com"}
-    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": cfg.producer.account}}
+def test_delivery_roles_trust_only_firehose_of_this_account(resources, captures, cfg):
+    for c in captures:
+        role = resources[c.role_id]["Properties"]
+        assert role["RoleName"] == c.names.delivery_role
+        assert "ManagedPolicyArns" not in role and "Policies" not in role
+        (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Action"] == "sts:AssumeRole"
+        assert statement["Principal"] == {"Service": "firehose.amazonaws.com"}
+        assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": cfg.producer.account}}
 
 
-def test_delivery_role_is_least_privilege(role_statements, producer: Template, transform, cfg):
-    key_id, _ = _one(producer, "AWS::KMS::Key")
-    stream_id, _ = _one(producer, "AWS::Kinesis::Stream")
-    bucket = naming.data_lake_bucket_arn(cfg)
-    assert {s["Sid"] for s in role_statements} == {
-        "ReadChangeStream",
-        "DecryptChangeStream",
-        "InvokeTransform",
-        "DataLakeBucket",
-        "DataLakeObjectsOfThisTable",
-        "DataLakeKeyViaS3",
-        "WriteDeliveryErrorLogs",
-    }
-    read = _by_sid(role_statements, "ReadChangeStream")
-    assert read["Resource"] == {"Fn::GetAtt": [stream_id, "Arn"]}
-    assert all(
-        a.startswith("kinesis:Get") or a.startswith("kinesis:Describe") or a == "kinesis:ListShards"
-        for a in read["Action"]
-    )
-    decrypt = _by_sid(role_statements, "DecryptChangeStream")
-    assert decrypt["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]} and decrypt["Action"] == "kms:Decrypt"
-    invoke = _by_sid(role_statements, "InvokeTransform")
-    assert invoke["Resource"] == {"Fn::GetAtt": [transform[0], "Arn"]}
-    assert _by_sid(role_statements, "DataLakeBucket")["Resource"] == bucket
-    objects = _by_sid(role_statements, "DataLakeObjectsOfThisTable")
-    assert sorted(objects["Action"]) == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject", "s3:PutObjectAcl"]
-    assert sorted(objects["Resource"]) == sorted(
-        f"{bucket}/{kind}/{cfg.table.name}/*" for kind in ("data", "errors", "raw")
-    )
-    # Nothing destructive, nothing outside the two accounts' named resources.
-    actions = {a for s in role_statements for a in _as_list(s["Action"])}
-    assert not any(a.startswith("s3:Delete") or a.endswith(":*") for a in actions)
+def test_delivery_roles_are_least_privilege_and_per_table(resources, key_id, captures, cfg):
+    lake = naming.lake(cfg)
+    for c in captures:
+        statements = c.statements
+        assert {s.get("Sid") for s in statements} == DELIVERY_SIDS
+        assert all(s["Effect"] == "Allow" for s in statements)
+        read = _by_sid(statements, "ReadChangeStream")
+        assert read["Resource"] == _arn(c.stream_id)
+        assert sorted(_as_list(read["Action"])) == sorted(STREAM_READ_ACTIONS)
+        assert all(a.startswith(("kinesis:Get", "kinesis:Describe", "kinesis:List")) for a in read["Action"])
+        decrypt = _by_sid(statements, "DecryptChangeStream")
+        assert decrypt["Resource"] == _arn(key_id) and decrypt["Action"] == "kms:Decrypt"
+        assert decrypt["Condition"] == {
+            "StringEquals": {"kms:ViaService": f"kinesis.{cfg.producer.region}.amazonaws.com"}
+        }
+        invoke = _by_sid(statements, "InvokeTransform")
+        assert invoke["Resource"] == _arn(c.function_id)
+        assert sorted(_as_list(invoke["Action"])) == ["lambda:GetFunctionConfiguration", "lambda:InvokeFunction"]
+        bucket = _by_sid(statements, "DataLakeBucket")
+        assert bucket["Resource"] == lake.bucket_arn
+        assert sorted(_as_list(bucket["Action"])) == sorted(DELIVERY_BUCKET_ACTIONS)
+        objects = _by_sid(statements, "DataLakeObjectsOfThisTable")
+        assert sorted(_as_list(objects["Action"])) == sorted(DELIVERY_OBJECT_ACTIONS)
+        assert sorted(_as_list(objects["Resource"])) == sorted(f"{lake.bucket_arn}/{root}*" for root in c.names.roots)
+        # Nothing destructive, no action wildcards.
+        actions = {a for s in statements for a in _as_list(s["Action"])}
+        assert not any(a.startswith("s3:Delete") or "*" in a for a in actions)
+        # Nothing of another table: its stream, function, table or S3 folders.
+        text = json.dumps(statements)
+        for other in captures:
+            if other is c:
+                continue
+            assert not any(f'"{lid}"' in text for lid in other.own_ids), (c.spec.name, other.spec.name)
+            assert not any(f"/{root}" in text for root in other.names.roots), (c.spec.name, other.spec.name)
 
 
-def test_delivery_role_may_use_b_key_only_by_alias_via_s3(role_statements, cfg):
-    statement = _by_sid(role_statements, "DataLakeKeyViaS3")
-    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
-    assert statement["Resource"] == f"arn:aws:kms:{cfg.consumer.region}:{cfg.consumer.account}:key/*"
-    assert statement["Condition"] == {
-        "ForAnyValue:StringEquals": {"kms:ResourceAliases": naming.data_lake_key_alias(cfg)},
-        "StringEquals": {
-            "kms:ViaService": f"s3.{cfg.consumer.region}.amazonaws.com",
-            "kms:EncryptionContext:aws:s3:arn": naming.data_lake_bucket_arn(cfg),
-        },
-    }
+def test_delivery_roles_use_the_lake_key_only_by_alias_via_s3(captures, cfg):
+    lake = naming.lake(cfg)
+    for c in captures:
+        statement = _by_sid(c.statements, "DataLakeKeyViaS3")
+        assert sorted(_as_list(statement["Action"])) == sorted(DELIVERY_KEY_ACTIONS)
+        assert statement["Resource"] == f"arn:{lake.partition}:kms:{lake.region}:{lake.account}:key/*"
+        assert statement["Condition"] == {
+            "ForAnyValue:StringEquals": {"kms:ResourceAliases": lake.key_alias},
+            "StringEquals": {
+                "kms:ViaService": f"s3.{lake.region}.amazonaws.com",
+                "kms:EncryptionContext:aws:s3:arn": lake.bucket_arn,
+            },
+        }
 
 
-def test_the_s3_actions_the_role_has_are_the_ones_the_bucket_policy_allows(role_statements):
-    from shared.permissions import DELIVERY_S3_ACTIONS
-
-    s3_actions = {a for s in role_statements for a in _as_list(s["Action"]) if a.startswith("s3:")}
-    assert s3_actions == set(DELIVERY_S3_ACTIONS)
-
-
-def test_delivery_stream_is_created_after_its_role_policy(producer: Template):
-    stream = next(iter(producer.find_resources("AWS::KinesisFirehose::DeliveryStream").values()))
-    policies = producer.find_resources("AWS::IAM::Policy")
-    delivery_policy = [pid for pid in policies if pid.startswith("DeliveryRole")]
-    assert delivery_policy and set(delivery_policy) <= set(stream.get("DependsOn", []))
-
-
-# --- monitoring -------------------------------------------------------------------------------------------
+# --- alarms, topic, dashboards ----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def alarms(producer: Template) -> dict[str, dict[str, Any]]:
-    """Alarms by the metric they watch (metric name, or the metric a Metrics Insights query selects)."""
-    found = producer.find_resources("AWS::CloudWatch::Alarm")
-    by_metric = {}
-    for alarm in found.values():
-        props = alarm["Properties"]
-        if "MetricName" in props:
-            by_metric[props["MetricName"]] = props
-        else:
-            (query,) = props["Metrics"]
-            by_metric[query["Expression"].split('"')[1]] = props
-    assert len(by_metric) == len(found)
-    return by_metric
+def alarms(resources, captures) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per table, its alarms by name after the table's alarm prefix (props plus the logical id under '_id')."""
+    every = _of_type(resources, "AWS::CloudWatch::Alarm")
+    per_table: dict[str, dict[str, dict[str, Any]]] = {}
+    claimed: set[str] = set()
+    for c in captures:
+        mine = {
+            r["Properties"]["AlarmName"][len(c.names.alarm_prefix) :]: {**r["Properties"], "_id": lid}
+            for lid, r in every.items()
+            if r["Properties"]["AlarmName"].startswith(c.names.alarm_prefix)
+        }
+        claimed |= {a["_id"] for a in mine.values()}
+        per_table[c.spec.name] = mine
+    assert claimed == set(every), "alarms that belong to no configured table"
+    return per_table
 
 
-def test_alarm_topic_is_encrypted(producer: Template):
-    key_id, _ = _one(producer, "AWS::KMS::Key")
-    _, topic = _one(producer, "AWS::SNS::Topic")
-    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+def test_every_table_has_its_alarms(alarms, captures):
+    for c in captures:
+        assert set(alarms[c.spec.name]) == ALARMS, c.spec.name
 
 
-def test_every_alarm_notifies_the_topic(producer: Template, alarms):
-    topic_id, _ = _one(producer, "AWS::SNS::Topic")
-    assert alarms
-    for alarm in alarms.values():
-        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
-        assert alarm["OKActions"] == [{"Ref": topic_id}]
+def test_every_alarm_notifies_the_topic(alarms, topic_id):
+    for mine in alarms.values():
+        for name, alarm in mine.items():
+            assert alarm["AlarmActions"] == [_ref(topic_id)], name
+            assert alarm["OKActions"] == [_ref(topic_id)], name
 
 
-def test_alarm_set(alarms):
-    assert set(alarms) == {
-        "GetRecords.IteratorAgeMilliseconds",
-        "WriteProvisionedThroughputExceeded",
-        "ThrottledPutRecordCount",
-        "AgeOfOldestUnreplicatedRecord",
-        "FailedToReplicateRecordCount",
-        "DeliveryToS3.DataFreshness",
-        "DeliveryToS3.Success",
-        "BackupToS3.Success",
-        "ExecuteProcessing.Success",
-        "Errors",
-        "Throttles",
-        "RecordsFailed",
-    }
+def test_alarms_watch_their_own_tables_resources(alarms, captures):
+    for c in captures:
+        mine = alarms[c.spec.name]
+        for name in ("StreamIteratorAge", "StreamWriteThrottled"):
+            assert mine[name]["Dimensions"] == [{"Name": "StreamName", "Value": _ref(c.stream_id)}], name
+        for name in ("DeliveryFreshness", "DeliveryFailing", "RawBackupFailing", "TransformFailing"):
+            assert mine[name]["Dimensions"] == [{"Name": "DeliveryStreamName", "Value": _ref(c.delivery_id)}], name
+            assert mine[name]["Namespace"] == "AWS/Firehose"
+        for name in ("TransformErrors", "TransformThrottles"):
+            assert mine[name]["Dimensions"] == [{"Name": "FunctionName", "Value": _ref(c.function_id)}], name
+        # The transform publishes EMF metrics without dimensions into the table's own namespace.
+        failed = mine["TransformRecordsFailed"]
+        assert failed["Namespace"] == c.names.metrics_namespace and "Dimensions" not in failed
+        assert failed["MetricName"] == "RecordsFailed"
+        assert failed["Threshold"] == 0 and failed["ComparisonOperator"] == "GreaterThanThreshold"
 
 
-def test_transform_failures_alarm_reads_the_functions_own_metrics(alarms, transform, cfg):
-    from lambdas.transform.metrics import NAMESPACE_ENV
-
-    namespace = transform[1]["Properties"]["Environment"]["Variables"][NAMESPACE_ENV]
-    assert cfg.table.name in namespace and cfg.prefix in namespace
-    alarm = alarms["RecordsFailed"]
-    assert alarm["Namespace"] == namespace
-    # The transform publishes EMF metrics without dimensions; the alarm must not ask for any.
-    assert "Dimensions" not in alarm
-    assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
-
-
-def test_iterator_age_alarm_fires_long_before_retention(alarms, cfg, producer: Template):
-    stream_id, _ = _one(producer, "AWS::Kinesis::Stream")
-    alarm = alarms["GetRecords.IteratorAgeMilliseconds"]
-    assert alarm["Dimensions"] == [{"Name": "StreamName", "Value": {"Ref": stream_id}}]
-    fires_after_ms = alarm["Threshold"] + alarm["EvaluationPeriods"] * alarm["Period"] * 1000
-    assert fires_after_ms <= cfg.stream.retention_hours * 3600 * 1000 / 4
-    # Nobody reading the stream at all is as bad as reading it late.
-    assert alarm["TreatMissingData"] == "breaching"
+def test_replication_alarms_watch_the_table_whatever_the_delegated_operation(alarms, captures):
+    for c in captures:
+        mine = alarms[c.spec.name]
+        for name, metric, statistic in (
+            ("ReplicationThrottled", "ThrottledPutRecordCount", "SUM"),
+            ("ReplicationLag", "AgeOfOldestUnreplicatedRecord", "MAX"),
+            ("ReplicationFailed", "FailedToReplicateRecordCount", "SUM"),
+        ):
+            (query,) = mine[name]["Metrics"]
+            assert query["Expression"] == (
+                f'SELECT {statistic}("{metric}") FROM SCHEMA("AWS/DynamoDB", DelegatedOperation, TableName) '
+                f"WHERE TableName = '{c.names.table}'"
+            )
+            assert query["ReturnData"] is True and query["Period"] == 300
+        assert mine["ReplicationFailed"]["Threshold"] == 0
 
 
-def test_replication_alarms_watch_this_table_whatever_the_delegated_operation(alarms, cfg):
-    for name, statistic in (
-        ("ThrottledPutRecordCount", "SUM"),
-        ("AgeOfOldestUnreplicatedRecord", "MAX"),
-        ("FailedToReplicateRecordCount", "SUM"),
-    ):
-        (query,) = alarms[name]["Metrics"]
-        assert query["Expression"] == (
-            f'SELECT {statistic}("{name}") FROM SCHEMA("AWS/DynamoDB", DelegatedOperation, TableName) '
-            f"WHERE TableName = '{naming.table_name(cfg)}'"
-        )
-        assert query["ReturnData"] is True and query["Period"] == 300
-    assert alarms["FailedToReplicateRecordCount"]["Threshold"] == 0
+def test_iterator_age_alarm_fires_long_before_retention(alarms, captures):
+    for c in captures:
+        alarm = alarms[c.spec.name]["StreamIteratorAge"]
+        assert alarm["MetricName"] == "GetRecords.IteratorAgeMilliseconds"
+        assert alarm["Threshold"] == ITERATOR_AGE_THRESHOLD.to_milliseconds()
+        fires_after_ms = alarm["Threshold"] + alarm["EvaluationPeriods"] * alarm["Period"] * 1000
+        assert fires_after_ms <= c.spec.stream.retention_hours * 3600 * 1000 / 4
+        # Nobody reading the stream at all is as bad as reading it late.
+        assert alarm["TreatMissingData"] == "breaching"
 
 
-def test_alarm_topic_accepts_only_this_tables_alarms(producer: Template, cfg):
-    (policy,) = producer.find_resources("AWS::SNS::TopicPolicy").values()
+def test_delivery_alarms_follow_the_tables_buffering(alarms, captures):
+    for c in captures:
+        mine = alarms[c.spec.name]
+        interval = c.delivery.buffer_interval_seconds
+        freshness = mine["DeliveryFreshness"]
+        assert freshness["Threshold"] == freshness_threshold_seconds(interval)
+        assert freshness["Threshold"] >= 2 * interval
+        assert freshness["ComparisonOperator"] == "GreaterThanThreshold"
+        for name, metric in (
+            ("DeliveryFailing", "DeliveryToS3.Success"),
+            ("RawBackupFailing", "BackupToS3.Success"),
+            ("TransformFailing", "ExecuteProcessing.Success"),
+        ):
+            assert mine[name]["MetricName"] == metric
+            assert mine[name]["Threshold"] == 1 and mine[name]["ComparisonOperator"] == "LessThanThreshold"
+
+
+def test_quiet_periods_do_not_alarm(alarms):
+    for mine in alarms.values():
+        for name, alarm in mine.items():
+            if name != "StreamIteratorAge":
+                assert alarm["TreatMissingData"] == "notBreaching", name
+
+
+def test_freshness_threshold_never_below_a_healthy_pipeline():
+    for interval in (0, 60, 120, 300, 900):
+        threshold = freshness_threshold_seconds(interval)
+        assert threshold >= 2 * interval
+        assert threshold >= interval + PROCESSOR_BUFFER_INTERVAL.to_seconds() + 60
+
+
+def test_alarm_topic_is_encrypted_and_admits_every_tables_alarms(resources, key_id, topic_id, alarms, captures, cfg):
+    assert resources[topic_id]["Properties"]["KmsMasterKeyId"] == _arn(key_id)
+    (policy,) = _of_type(resources, "AWS::SNS::TopicPolicy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    allow = next(s for s in statements if s["Effect"] == "Allow")
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
     assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert allow["Action"] == "sns:Publish"
     assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": cfg.producer.account}
-    source = allow["Condition"]["ArnLike"]["aws:SourceArn"]
-    assert source == (
-        f"arn:aws:cloudwatch:{cfg.producer.region}:{cfg.producer.account}:alarm:{cfg.prefix}-{cfg.table.name}-*"
+    p = cfg.producer
+    sources = _as_list(allow["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert sorted(sources) == sorted(
+        f"arn:{p.partition}:cloudwatch:{p.region}:{p.account}:alarm:{c.names.alarm_prefix}*" for c in captures
     )
-    alarm_names = [a["Properties"]["AlarmName"] for a in producer.find_resources("AWS::CloudWatch::Alarm").values()]
-    assert all(name.startswith(f"{cfg.prefix}-{cfg.table.name}-") for name in alarm_names)
+    # Every alarm's ARN matches its own table's pattern and no other table's.
+    for c in captures:
+        for alarm in alarms[c.spec.name].values():
+            arn = f"arn:{p.partition}:cloudwatch:{p.region}:{p.account}:alarm:{alarm['AlarmName']}"
+            assert [s for s in sources if fnmatch.fnmatchcase(arn, s)] == [
+                f"arn:{p.partition}:cloudwatch:{p.region}:{p.account}:alarm:{c.names.alarm_prefix}*"
+            ]
     # TLS-only stays in force.
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
     )
 
 
-def test_firehose_alarms(alarms, cfg):
-    freshness = alarms["DeliveryToS3.DataFreshness"]
-    assert freshness["Threshold"] >= 2 * cfg.delivery.buffer_interval_seconds
-    assert freshness["ComparisonOperator"] == "GreaterThanThreshold"
-    for name in ("DeliveryToS3.Success", "ExecuteProcessing.Success", "BackupToS3.Success"):
-        assert alarms[name]["Threshold"] == 1
-        assert alarms[name]["ComparisonOperator"] == "LessThanThreshold"
-        assert alarms[name]["Dimensions"][0]["Name"] == "DeliveryStreamName"
+def test_alarm_emails_are_subscribed(resources, topic_id, cfg):
+    subscriptions = _of_type(resources, "AWS::SNS::Subscription")
+    assert sorted(s["Properties"]["Endpoint"] for s in subscriptions.values()) == sorted(cfg.notifications.alarm_emails)
+    assert all(
+        s["Properties"]["Protocol"] == "email" and s["Properties"]["TopicArn"] == _ref(topic_id)
+        for s in subscriptions.values()
+    )
 
 
-def test_quiet_periods_do_not_alarm(alarms):
-    for name, alarm in alarms.items():
-        if name != "GetRecords.IteratorAgeMilliseconds":
-            assert alarm["TreatMissingData"] == "notBreaching", name
+def test_one_dashboard_per_table_with_its_own_alarms(resources, alarms, captures):
+    dashboards = _of_type(resources, "AWS::CloudWatch::Dashboard")
+    for c in captures:
+        dashboard_id = _find(resources, "AWS::CloudWatch::Dashboard", DashboardName=c.names.dashboard)
+        body = json.loads(_render(dashboards[dashboard_id]["Properties"]["DashboardBody"]))
+        (status,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+        assert sorted(status["properties"]["alarms"]) == sorted(
+            f"<GetAtt:{a['_id']}.Arn>" for a in alarms[c.spec.name].values()
+        )
+        titles = {w["properties"]["title"] for w in body["widgets"] if w["type"] == "metric"}
+        assert titles == ALARMS
 
 
-def test_dashboard_shows_every_alarm(producer: Template, alarms):
-    _, dashboard = _one(producer, "AWS::CloudWatch::Dashboard")
-    body = str(dashboard["Properties"]["DashboardBody"])
-    for name in alarms:
-        assert name in body
-
-
-def test_freshness_threshold_never_below_a_healthy_pipeline(cfg):
-    import dataclasses
-
-    for interval in (0, 60, 120, 900):
-        tuned = dataclasses.replace(cfg, delivery=dataclasses.replace(cfg.delivery, buffer_interval_seconds=interval))
-        threshold = monitoring.freshness_threshold_seconds(tuned)
-        assert threshold >= 2 * interval
-        assert threshold >= interval + 60 + 60  # processor buffer + a minute to transform and write
+def test_outputs_name_every_tables_resources(producer: Template, captures):
+    values = [o["Value"] for o in producer.to_json()["Outputs"].values()]
+    for c in captures:
+        assert c.names.table in values
+        assert c.names.delivery_stream in values
+        assert _arn(c.stream_id) in values
+        assert _arn(c.role_id) in values
