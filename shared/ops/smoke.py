@@ -192,7 +192,7 @@ def _show(value: Any) -> str:
     return json.dumps(str(value) if isinstance(value, Decimal) else value)
 
 
-def _missing_reason(cfg: AppConfig, lake_names: LakeNames, run: TableRun) -> str:
+def _missing_reason(lake_names: LakeNames, run: TableRun) -> str:
     found = sorted({str(line.get("_event_name")) for line in run.changes.values()})
     minutes = f"{run.timeout / 60:g} min"
     hint = (
@@ -248,7 +248,7 @@ def run_smoke(
                 if outcome is not None:
                     run.result = outcome
                 elif now >= run.deadline:
-                    run.result = _missing_reason(cfg, lake_names, run)
+                    run.result = _missing_reason(lake_names, run)
             if all(run.result is not None for run in runs):
                 return runs
             clock.sleep(POLL_SECONDS)

@@ -12,8 +12,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import boto3
-
 from lambdas.transform.handler import process_event
 from shared import naming
 from shared.config import AppConfig, TableSpec
@@ -130,7 +128,3 @@ class FakeDelivery:
         )
         self.s3.put_object(Bucket=naming.lake(self.cfg).bucket, Key=key, Body=gzip.compress(body) if gzipped else body)
         self.keys.append(key)
-
-
-def session_of(account: str, region: str) -> boto3.Session:
-    return account_session(account, region)
