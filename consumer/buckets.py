@@ -72,7 +72,7 @@ class DataLakeBucket(Construct):
         for names in tables:
             self.bucket.add_to_resource_policy(
                 iam.PolicyStatement(
-                    sid=f"AllowDeliveryOf{_sid(names.key)}",
+                    sid=f"AllowDeliveryOf{names.token}",
                     principals=producer,
                     actions=list(DELIVERY_OBJECT_ACTIONS),
                     resources=[self.bucket.arn_for_objects(f"{prefix}*") for prefix in names.roots],
@@ -102,8 +102,3 @@ class DataLakeBucket(Construct):
                 conditions={"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key.key_arn}},
             )
         )
-
-
-def _sid(name: str) -> str:
-    # Statement IDs allow only [A-Za-z0-9]; table names are [a-z0-9_], so '_' -> 'X' keeps them distinct.
-    return name.replace("_", "X")

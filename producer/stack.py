@@ -52,10 +52,10 @@ class ProducerStack(Stack):
                 topic=self.topic,
             )
             self.captures[spec.name] = capture
-            CfnOutput(self, f"{spec.name}-TableName", value=names.table)
-            CfnOutput(self, f"{spec.name}-StreamArn", value=capture.stream.stream_arn)
-            CfnOutput(self, f"{spec.name}-DeliveryStreamName", value=names.delivery_stream)
-            CfnOutput(self, f"{spec.name}-DeliveryRoleArn", value=capture.delivery.role.role_arn)
+            CfnOutput(self, f"{names.token}TableName", value=names.table)
+            CfnOutput(self, f"{names.token}StreamArn", value=capture.stream.stream_arn)
+            CfnOutput(self, f"{names.token}DeliveryStreamName", value=names.delivery_stream)
+            CfnOutput(self, f"{names.token}DeliveryRoleArn", value=capture.delivery.role.role_arn)
         created = [c.table for c in self.captures.values() if not c.spec.existing_table_name]
         self.backup = TableBackup(
             self, "Backup", name=f"{cfg.prefix}-tables", settings=cfg.backup, tables=created, table_key=key

@@ -126,6 +126,12 @@ class TableNames:
     def smoke_writer_role_arn(self) -> str:
         return f"arn:{self.partition}:iam::{self.producer_account}:role/{self.smoke_writer_role}"
 
+    @property
+    def token(self) -> str:
+        """The table's name as an identifier of letters and digits only (statement IDs, top-level construct IDs):
+        names are [a-z0-9_], so '_' -> 'X' keeps two names that differ only by '_' apart."""
+        return self.key.replace("_", "X")
+
     def root(self, kind: str) -> str:
         """``data/<table>/``, ``errors/<table>/`` or ``raw/<table>/``: one folder per table and kind, so policies
         can scope each table's role to its own folders and each Athena table reads one folder."""

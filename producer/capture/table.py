@@ -101,6 +101,17 @@ class ExistingTableStreaming(Construct):
         table_arn = stack.format_arn(service="dynamodb", resource="table", resource_name=table_name)
         self.table = dynamodb.Table.from_table_attributes(self, "Table", table_arn=table_arn)
         parameters = {"TableName": table_name, "StreamArn": stream.stream_arn}
+        enable = cr.AwsSdkCall(
+            service="DynamoDB",
+            action="enableKinesisStreamingDestination",
+            parameters={
+                **parameters,
+                "EnableKinesisStreamingConfiguration": {"ApproximateCreationDateTimePrecision": PRECISION},
+            },
+            # The pair is the identity: a new table or stream name is a new physical resource, so CloudFormation
+            # then deletes the old one, which turns streaming off for the old pair.
+            physical_resource_id=cr.PhysicalResourceId.of(f"{table_name}->{stream.stream_name}"),
+        )
         self.resource = cr.AwsCustomResource(
             self,
             "EnableStreaming",
@@ -108,15 +119,8 @@ class ExistingTableStreaming(Construct):
             install_latest_aws_sdk=False,
             memory_size=PROVIDER_MEMORY_MB,
             log_group=log_group,
-            on_create=cr.AwsSdkCall(
-                service="DynamoDB",
-                action="enableKinesisStreamingDestination",
-                parameters={
-                    **parameters,
-                    "EnableKinesisStreamingConfiguration": {"ApproximateCreationDateTimePrecision": PRECISION},
-                },
-                physical_resource_id=cr.PhysicalResourceId.of(f"{table_name}->{stream.stream_name}"),
-            ),
+            on_create=enable,
+            on_update=enable,
             on_delete=cr.AwsSdkCall(
                 service="DynamoDB",
                 action="disableKinesisStreamingDestination",

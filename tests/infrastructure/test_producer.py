@@ -311,6 +311,11 @@ def test_existing_tables_are_not_created_but_stream_with_microsecond_precision(r
         }
         # The stream it streams into survives a stack deletion; the switch itself is removed (turned off).
         assert resources[lid]["DeletionPolicy"] == "Delete"
+        # An update (another table or stream name) turns streaming on for the new pair under a new physical ID,
+        # so CloudFormation deletes the old resource and that turns streaming off for the old pair.
+        update = json.loads(_render(resources[lid]["Properties"]["Update"]))
+        assert update == create
+        assert c.spec.existing_table_name in json.dumps(create["physicalResourceId"])
 
 
 def test_existing_table_switch_may_touch_only_its_table_and_stream(resources, captures, cfg):
@@ -770,6 +775,16 @@ def test_one_dashboard_per_table_with_its_own_alarms(resources, alarms, captures
         )
         titles = {w["properties"]["title"] for w in body["widgets"] if w["type"] == "metric"}
         assert titles == ALARMS
+
+
+def test_tables_whose_names_differ_only_by_underscore_keep_apart(tmp_path):
+    """CDK strips '_' from top-level IDs: 'or_ders' and 'orders' must still get distinct outputs and statements."""
+    raw = configs.variant("default")
+    raw["tables"].append({**raw["tables"][0], "name": "or_ders"})
+    synthesized = synthesize(raw, tmp_path / "cdk.out", "underscore")
+    outputs = template_of(synthesized.producer_stage.producer).to_json()["Outputs"]
+    table_outputs = sorted(o["Value"] for k, o in outputs.items() if "TableName" in k)
+    assert table_outputs == sorted(naming.table(synthesized.cfg, t).table for t in synthesized.cfg.tables)
 
 
 def test_outputs_name_every_tables_resources(producer: Template, captures):
