@@ -254,7 +254,7 @@ class BackupConfig(_Model):
 
 class ComplianceConfig(_Model):
     packs: tuple[Literal[NAG_PACKS], ...] = _key(  # type: ignore[valid-type]
-        f"a non-empty list of {list(NAG_PACKS)}", default=("AwsSolutions",), min_length=1
+        f"a non-empty list of {list(NAG_PACKS)}", default=NAG_PACKS, min_length=1
     )
 
 
