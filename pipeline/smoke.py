@@ -26,7 +26,7 @@ from producer.capture.smoke import SmokeWriterRole
 from producer.stack import ProducerStack
 from shared import naming
 from shared.config import AppConfig
-from shared.ops.targets import smoke_step_role_arn, smoke_step_role_name, smoke_tables, smoke_timeout_seconds
+from shared.ops.targets import smoke_tables, smoke_timeout_seconds
 
 STEP_ID = "SmokeTest"
 SMOKE_COMMAND = "ddb-lake smoke --use-smoke-roles"
@@ -43,7 +43,7 @@ class SmokeTest:
         self.cfg = cfg
         self.tables = smoke_tables(cfg)
         self.trusted = iam.AccountPrincipal(cfg.tooling.account).with_conditions(
-            {"ArnEquals": {"aws:PrincipalArn": smoke_step_role_arn(cfg)}}
+            {"ArnEquals": {"aws:PrincipalArn": naming.tooling(cfg).smoke_step_role_arn}}
         )
         self.step: pipelines.CodeBuildStep | None = None
         if not self.tables:
@@ -54,7 +54,7 @@ class SmokeTest:
         self.role = iam.Role(
             scope,
             "SmokeTestRole",
-            role_name=smoke_step_role_name(cfg),
+            role_name=naming.tooling(cfg).smoke_step_role,
             description="The pipeline's ddb-lake smoke step: may assume the smoke roles in the producer and consumer",
             assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
         )

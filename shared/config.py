@@ -20,7 +20,6 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterator, Mapping
-from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
@@ -315,7 +314,7 @@ class AppConfig(_Model):
 # --- checks that span several keys ------------------------------------------------------------------------
 def _cross_checks(cfg: AppConfig) -> Iterator[str]:
     c = CONTEXT_KEY
-    known = _known_regions()
+    known = KNOWN_REGIONS
     for where in ("tooling", "consumer", "producer"):
         region = getattr(cfg, where).region
         if region not in known:
@@ -384,8 +383,7 @@ def _cross_checks(cfg: AppConfig) -> Iterator[str]:
 def _name_lengths(cfg: AppConfig) -> Iterator[str]:
     """Every derived name must fit its service's limit; the error names the keys that make it up."""
     c = CONTEXT_KEY
-    lake = naming.lake(cfg)
-    for what, value, limit in lake.limited():
+    for what, value, limit in [*naming.lake(cfg).limited(), *naming.tooling(cfg).limited()]:
         if len(value) > limit:
             yield (
                 f"{c}.prefix = {cfg.prefix!r}: the {what} '{value}' is {len(value)} characters, over the limit of "
@@ -401,12 +399,57 @@ def _name_lengths(cfg: AppConfig) -> Iterator[str]:
                 )
 
 
-@cache
-def _known_regions() -> tuple[str, ...]:
-    # CDK's own fact tables: a region missing there fails deep inside synth ("Mapping doesn't contain ...").
-    from aws_cdk.region_info import RegionInfo
-
-    return tuple(sorted(r.name for r in RegionInfo.regions))
+# The regions aws-cdk-lib 2.275 has facts for (aws_cdk.region_info.RegionInfo.regions; a unit test keeps this
+# equal): a region missing there fails deep inside synth ("Mapping doesn't contain top-level key ..."). Written
+# out so that loading the configuration (also done by the ddb-lake CLI) needs no jsii/Node.
+KNOWN_REGIONS = (
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-isoe-west-1",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eusc-de-east-1",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "us-iso-east-1",
+    "us-iso-west-1",
+    "us-isob-east-1",
+    "us-isob-west-1",
+    "us-isof-east-1",
+    "us-isof-south-1",
+    "us-west-1",
+    "us-west-2",
+)
 
 
 # --- errors: pydantic's, in the project's one-line-per-key form ---------------------------------------------

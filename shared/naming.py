@@ -90,6 +90,29 @@ def lake(cfg: AppConfig) -> LakeNames:
 
 
 @dataclass(frozen=True)
+class ToolingNames:
+    """The tooling account's names that the other accounts trust."""
+
+    partition: str
+    account: str
+    smoke_step_role: str
+
+    @property
+    def smoke_step_role_arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role/{self.smoke_step_role}"
+
+    def limited(self) -> list[tuple[str, str, int]]:
+        return [("smoke-test step role name", self.smoke_step_role, ROLE_NAME_LIMIT)]
+
+
+def tooling(cfg: AppConfig) -> ToolingNames:
+    t = cfg.tooling
+    # The pipeline smoke step's CodeBuild role: the only principal the smoke roles in A and B trust; a fixed
+    # name, so their trust policies can name it before it exists.
+    return ToolingNames(partition=t.partition, account=t.account, smoke_step_role=f"{cfg.prefix}-smoke-step-{t.region}")
+
+
+@dataclass(frozen=True)
 class TableNames:
     """Every name of one captured table, in both accounts."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -84,10 +83,6 @@ def load_config(path: Path) -> config.AppConfig:
         context = json.loads(text).get("context", {})
     except (ValueError, AttributeError) as error:
         raise OpsError(f"{path} is not a CDK JSON object: {error}", ExitCode.USAGE) from None
-    # Validation reads CDK's region table through jsii (Node.js): its Node-version banners are noise for an
-    # operator here (make synth still shows them).
-    for banner in ("UNTESTED", "DEPRECATED", "END_OF_LIFE"):
-        os.environ.setdefault(f"JSII_SILENCE_WARNING_{banner}_NODE_VERSION", "1")
     try:
         return config.load(context, context)
     except config.ConfigError as error:

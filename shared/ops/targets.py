@@ -1,5 +1,5 @@
-"""What the smoke test covers and the name of the pipeline step's role: one place for the CLI, the roles in
-accounts A and B, and the pipeline step, so that the three always agree. Standard library only."""
+"""What the smoke test covers and how long it waits: one place for the CLI, the roles in accounts A and B, and the
+pipeline step, so that the three always agree (their names are in shared.naming). Standard library only."""
 
 from __future__ import annotations
 
@@ -36,14 +36,3 @@ def smoke_timeout_seconds(cfg: AppConfig, spec: TableSpec) -> int:
     and a full S3 buffer, twice (a change written just after a flush waits for the next one), plus a margin."""
     interval = cfg.delivery_for(spec).buffer_interval_seconds
     return 2 * (PROCESSOR_BUFFER_SECONDS + interval) + SMOKE_MARGIN_SECONDS
-
-
-def smoke_step_role_name(cfg: AppConfig) -> str:
-    """The pipeline smoke step's CodeBuild role in the tooling account: the only principal the smoke roles in
-    A and B trust. A fixed name, so the trust policies can name it before it exists (at most 46 characters:
-    prefix <= 20, region <= 14)."""
-    return f"{cfg.prefix}-smoke-step-{cfg.tooling.region}"
-
-
-def smoke_step_role_arn(cfg: AppConfig) -> str:
-    return f"arn:{cfg.tooling.partition}:iam::{cfg.tooling.account}:role/{smoke_step_role_name(cfg)}"

@@ -11,7 +11,7 @@ from aws_cdk.assertions import Template
 from pipeline.smoke import SMOKE_COMMAND, STEP_ID
 from pipeline.stack import PRODUCER_STAGE
 from shared import naming
-from shared.ops.targets import smoke_step_role_arn, smoke_step_role_name, smoke_tables, smoke_timeout_seconds
+from shared.ops.targets import smoke_tables, smoke_timeout_seconds
 
 
 def _role(template: Template, name: str) -> dict[str, Any]:
@@ -38,8 +38,8 @@ def _assert_trusts_only_the_step(role: dict[str, Any], cfg) -> None:
     (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
     assert statement["Principal"] == {"AWS": f"arn:{cfg.tooling.partition}:iam::{cfg.tooling.account}:root"}
-    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": smoke_step_role_arn(cfg)}}
-    assert smoke_step_role_arn(cfg).endswith(":role/" + smoke_step_role_name(cfg))
+    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": naming.tooling(cfg).smoke_step_role_arn}}
+    assert naming.tooling(cfg).smoke_step_role_arn.endswith(":role/" + naming.tooling(cfg).smoke_step_role)
 
 
 def test_each_smoke_table_has_a_writer_role_limited_to_smoke_keys(producer: Template, cfg):
@@ -115,7 +115,7 @@ def test_pipeline_step_runs_the_smoke_test_after_the_producer_deploys(pipeline: 
     # The project runs as the role with the fixed name, and that role may assume exactly the smoke roles.
     role_id = project["Properties"]["ServiceRole"]["Fn::GetAtt"][0]
     role = pipeline.find_resources("AWS::IAM::Role")[role_id]["Properties"]
-    assert role["RoleName"] == smoke_step_role_name(cfg)
+    assert role["RoleName"] == naming.tooling(cfg).smoke_step_role
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "codebuild.amazonaws.com"}
     policies = pipeline.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}})
     statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]

@@ -353,3 +353,9 @@ def test_readme_configuration_table_matches_the_model():
     assert _readme_rows() == [
         (key, default, allowed.replace("|", "\\|")) for key, default, allowed in config.reference_rows()
     ]
+
+
+def test_known_regions_are_exactly_the_ones_cdk_has_facts_for():
+    from aws_cdk.region_info import RegionInfo
+
+    assert config.KNOWN_REGIONS == tuple(sorted(r.name for r in RegionInfo.regions))
