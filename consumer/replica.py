@@ -107,9 +107,10 @@ class DataLakeReplication(Construct):
                 bucket,
                 "Replication is off because data_lake.replica is null in this configuration. The bucket is "
                 "versioned (an overwrite or delete keeps the prior version for the configured noncurrent-version "
-                "days), retained on stack deletion, and its key too; every record can be delivered again from the "
-                "source tables, which have point-in-time recovery and an AWS Backup plan. Set data_lake.replica "
-                "to replicate into a bucket of another account or region.",
+                "days) and retained on stack deletion, and so is its key; the current state of every item can be "
+                "backfilled from the source tables, which keep point-in-time recovery and an AWS Backup plan. The "
+                "change history exists only in the lake: set data_lake.replica to replicate it into a bucket of "
+                "another account or region.",
                 *in_packs("S3BucketReplicationEnabled", *REGULATORY),
             )
             return
