@@ -30,7 +30,7 @@ from shared.ops.targets import smoke_tables, smoke_timeout_seconds
 
 STEP_ID = "SmokeTest"
 SMOKE_COMMAND = "ddb-lake smoke --use-smoke-roles"
-# Python as pipeline/stack.py's steps; Node (package.json's major) for jsii, which the configuration check loads.
+# Python as pipeline/stack.py's steps; Node pinned like every other project of the pipeline (nothing floats).
 RUNTIME_VERSIONS = {"python": "3.12", "nodejs": node_runtime_version()}
 INSTALL_MINUTES = 15
 
