@@ -242,7 +242,7 @@ class AthenaConfig(_Model):
 
 
 class BackupConfig(_Model):
-    enabled: StrictBool = _key("true or false: an AWS Backup plan for every table", default=True)
+    enabled: StrictBool = _key("true or false: an AWS Backup plan for every table the stack creates", default=True)
     daily_retention_days: StrictInt = _int(1, 3650, 35)
     monthly_retention_days: StrictInt = _int(30, 36500, 365)
     copy_to_vault_arn: (
