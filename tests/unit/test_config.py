@@ -358,4 +358,4 @@ def test_readme_configuration_table_matches_the_model():
 def test_known_regions_are_exactly_the_ones_cdk_has_facts_for():
     from aws_cdk.region_info import RegionInfo
 
-    assert config.KNOWN_REGIONS == tuple(sorted(r.name for r in RegionInfo.regions))
+    assert tuple(sorted(r.name for r in RegionInfo.regions)) == config.KNOWN_REGIONS
