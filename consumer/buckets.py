@@ -15,6 +15,40 @@ from shared.naming import LakeNames, TableNames
 from shared.permissions import DELIVERY_BUCKET_ACTIONS, DELIVERY_OBJECT_ACTIONS
 
 
+def private_kms_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    name: str,
+    key: kms.IKey,
+    access_logs: s3.IBucket,
+    lifecycle_rule: s3.LifecycleRule,
+    versioned: bool,
+) -> s3.Bucket:
+    """What every bucket of account B that holds lake data shares: default SSE-KMS with the lake key and Bucket
+    Keys, private, TLS 1.2+ only, ACLs off, server access logs, and retained except on a failed first create (so a
+    retry does not fail with "already exists")."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        bucket_name=name,
+        versioned=versioned,
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        # One data key per bucket instead of one KMS call per object: cheaper, and it makes the bucket ARN the
+        # encryption context the key policy pins.
+        bucket_key_enabled=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        minimum_tls_version=1.2,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=f"{name}/",
+        lifecycle_rules=[lifecycle_rule],
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+    )
+
+
 class DataLakeBucket(Construct):
     def __init__(
         self,
@@ -29,33 +63,20 @@ class DataLakeBucket(Construct):
         noncurrent_version_expiration_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
+        # The default encryption every write gets: the producer's Firehose sends no SSE headers, so its objects are
+        # encrypted with this key, named by its ARN (no alias resolution across accounts).
+        self.bucket = private_kms_bucket(
             self,
             "Bucket",
-            bucket_name=lake.bucket,
+            name=lake.bucket,
+            key=key,
+            access_logs=access_logs,
+            lifecycle_rule=s3.LifecycleRule(
+                id="expire-noncurrent-and-abort-uploads",
+                noncurrent_version_expiration=Duration.days(noncurrent_version_expiration_days),
+                abort_incomplete_multipart_upload_after=Duration.days(INCOMPLETE_UPLOAD_DAYS),
+            ),
             versioned=True,
-            # The default encryption every write gets: the producer's Firehose sends no SSE headers, so its
-            # objects are encrypted with this key, named here by its ARN (no alias resolution across accounts).
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            # One data key per bucket instead of one KMS call per object: cheaper, and it makes the bucket
-            # ARN the encryption context the key policy pins.
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix=f"{lake.bucket}/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-noncurrent-and-abort-uploads",
-                    noncurrent_version_expiration=Duration.days(noncurrent_version_expiration_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(INCOMPLETE_UPLOAD_DAYS),
-                )
-            ],
-            # The data outlives the stack; a failed first create still cleans up (no "already exists" on retry).
-            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         # Account root + aws:PrincipalArn: the roles live in account A and may not exist yet when B deploys.
         producer = [iam.AccountPrincipal(producer_account)]

@@ -145,60 +145,60 @@ class TableCatalog(Construct):
         partitions = [glue.CfnTable.ColumnProperty(name=p, type="string") for p in PARTITION_COLUMNS]
         projection = projection_parameters(lake, names)
 
-        self.table = glue.CfnTable(
-            self,
-            "Table",
-            catalog_id=account,
-            database_name=lake.database,
-            table_input=glue.CfnTable.TableInputProperty(
-                name=names.glue_table,
-                description=f"Changes of DynamoDB table {names.table}, one JSON line per change",
-                table_type="EXTERNAL_TABLE",
-                parameters={"classification": "json", **projection},
-                partition_keys=partitions,
-                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    location=location(lake, names),
-                    input_format=TEXT_INPUT_FORMAT,
-                    output_format=TEXT_OUTPUT_FORMAT,
-                    serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library=JSON_SERDE, parameters=json_serde_parameters(self.columns)
+        def external_table(
+            construct_id: str,
+            name: str,
+            description: str,
+            classification: str,
+            serde: glue.CfnTable.SerdeInfoProperty,
+            columns: Sequence[tuple[str, str]],
+        ) -> glue.CfnTable:
+            """A table over the table's data prefix with the Firehose layout projected as partitions."""
+            table = glue.CfnTable(
+                self,
+                construct_id,
+                catalog_id=account,
+                database_name=lake.database,
+                table_input=glue.CfnTable.TableInputProperty(
+                    name=name,
+                    description=description,
+                    table_type="EXTERNAL_TABLE",
+                    parameters={"classification": classification, **projection},
+                    partition_keys=partitions,
+                    storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                        location=location(lake, names),
+                        input_format=TEXT_INPUT_FORMAT,
+                        output_format=TEXT_OUTPUT_FORMAT,
+                        serde_info=serde,
+                        columns=_glue_columns(columns),
                     ),
-                    columns=_glue_columns([(c.name, c.type) for c in self.columns]),
                 ),
-            ),
-        )
-        self.table.add_resource_dependency(database)
+            )
+            table.add_resource_dependency(database)
+            return table
 
-        self.lines_table = glue.CfnTable(
-            self,
-            "LinesTable",
-            catalog_id=account,
-            database_name=lake.database,
-            table_input=glue.CfnTable.TableInputProperty(
-                name=names.lines_table,
-                description=(
-                    f"Changes of DynamoDB table {names.table}, each JSON line whole in column '{LINE_COLUMN}' "
-                    "(for attributes the table does not declare: json_extract_scalar(line, '$[\"key\"]'))"
-                ),
-                table_type="EXTERNAL_TABLE",
-                parameters={"classification": "text", **projection},
-                partition_keys=partitions,
-                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    location=location(lake, names),
-                    input_format=TEXT_INPUT_FORMAT,
-                    output_format=TEXT_OUTPUT_FORMAT,
-                    serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library=TEXT_SERDE,
-                        parameters={
-                            "field.delim": LINE_FIELD_DELIMITER,
-                            "serialization.format": LINE_FIELD_DELIMITER,
-                        },
-                    ),
-                    columns=_glue_columns([(LINE_COLUMN, "string")]),
-                ),
+        self.table = external_table(
+            "Table",
+            names.glue_table,
+            f"Changes of DynamoDB table {names.table}, one JSON line per change",
+            "json",
+            glue.CfnTable.SerdeInfoProperty(
+                serialization_library=JSON_SERDE, parameters=json_serde_parameters(self.columns)
             ),
+            [(c.name, c.type) for c in self.columns],
         )
-        self.lines_table.add_resource_dependency(database)
+        self.lines_table = external_table(
+            "LinesTable",
+            names.lines_table,
+            f"Changes of DynamoDB table {names.table}, each JSON line whole in column '{LINE_COLUMN}' "
+            "(for attributes the table does not declare: json_extract_scalar(line, '$[\"key\"]'))",
+            "text",
+            glue.CfnTable.SerdeInfoProperty(
+                serialization_library=TEXT_SERDE,
+                parameters={"field.delim": LINE_FIELD_DELIMITER, "serialization.format": LINE_FIELD_DELIMITER},
+            ),
+            [(LINE_COLUMN, "string")],
+        )
 
         self.queries = TableQueries(spec=spec, names=names, lake=lake)
         self.history_view = AthenaView(

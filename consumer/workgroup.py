@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from consumer.buckets import private_kms_bucket
 from consumer.queries import NamedQuery
 from shared.access_logs import INCOMPLETE_UPLOAD_DAYS
 from shared.naming import LakeNames
@@ -46,27 +47,18 @@ class ResultsBucket(Construct):
         expiration_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
+        self.bucket = private_kms_bucket(
             self,
             "Bucket",
-            bucket_name=lake.results_bucket,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix=f"{lake.results_bucket}/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-query-results",
-                    expiration=Duration.days(expiration_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(INCOMPLETE_UPLOAD_DAYS),
-                )
-            ],
-            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+            name=lake.results_bucket,
+            key=key,
+            access_logs=access_logs,
+            lifecycle_rule=s3.LifecycleRule(
+                id="expire-query-results",
+                expiration=Duration.days(expiration_days),
+                abort_incomplete_multipart_upload_after=Duration.days(INCOMPLETE_UPLOAD_DAYS),
+            ),
+            versioned=False,
         )
 
 
