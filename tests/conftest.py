@@ -25,6 +25,7 @@ from tests import configs
 
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX_ACCOUNT = "444455556666"
+SANDBOX_PREFIX = "alice"
 
 
 def template_of(stack: Stack) -> Template:
@@ -69,8 +70,14 @@ def synthesize(raw: dict[str, Any], outdir: Path, name: str = "custom", **contex
 @pytest.fixture(scope="session", params=list(configs.VARIANTS))
 def synthesized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     name = request.param
-    extra = {config.SANDBOX_ACCOUNT_KEY: SANDBOX_ACCOUNT} if name == "default" else {}
-    return synthesize(configs.variant(name), tmp_path_factory.mktemp(f"cdk.out-{name}"), name, **extra)
+    return synthesize(configs.variant(name), tmp_path_factory.mktemp(f"cdk.out-{name}"), name)
+
+
+@pytest.fixture(scope="session")
+def sandboxed(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The default configuration plus the sandbox stage (one developer account, its own prefix)."""
+    context = {config.SANDBOX_ACCOUNT_KEY: SANDBOX_ACCOUNT, config.SANDBOX_PREFIX_KEY: SANDBOX_PREFIX}
+    return synthesize(configs.variant("default"), tmp_path_factory.mktemp("cdk.out-sandbox"), "sandbox", **context)
 
 
 @pytest.fixture(scope="session")

@@ -100,9 +100,14 @@ def _violations_by_stage(app: App, pack: str) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("pack", NAG_PACKS)
 def test_every_stage_and_support_stack_passes_the_pack(synthesized: Synthesized, pack):
-    # The app holds the pipeline stack with both stages, the sandbox stage (default configuration) and, when the
-    # tooling region differs, CodePipeline's cross-region support stacks.
+    # The app holds the pipeline stack with both stages and, when the tooling region differs, CodePipeline's
+    # cross-region support stacks.
     assert _violations_by_stage(synthesized.app, pack) == {}
+
+
+@pytest.mark.parametrize("pack", NAG_PACKS)
+def test_the_sandbox_passes_the_pack(sandboxed: Synthesized, pack):
+    assert _violations_by_stage(sandboxed.app, pack) == {}
 
 
 def test_packs_run_by_default():

@@ -8,14 +8,13 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from aws_cdk import Stack
 from aws_cdk.assertions import Template
 
 from shared import naming
 from shared.config import AppConfig
 from shared.permissions import DELIVERY_BUCKET_ACTIONS, DELIVERY_KEY_ACTIONS, DELIVERY_OBJECT_ACTIONS
-from tests.conftest import SANDBOX_ACCOUNT, template_of
+from tests.conftest import SANDBOX_ACCOUNT, SANDBOX_PREFIX, template_of
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -195,27 +194,43 @@ def test_pipeline_stages_agree_on_names(synthesized, cfg):
     _check_pair(synthesized.consumer_stage.data_lake, synthesized.producer_stage.producer, cfg)
 
 
-def test_sandbox_same_account_stages_agree_on_names(synthesized, cfg):
-    sandbox = synthesized.sandbox
-    if sandbox is None:
-        pytest.skip(f"configuration {synthesized.name!r} has no sandbox stage")
+def test_sandbox_same_account_stages_agree_on_names(sandboxed):
+    sandbox = sandboxed.sandbox
+    assert sandbox is not None
     assert sandbox.data_lake.account == sandbox.producer.account == SANDBOX_ACCOUNT
-    _check_pair(sandbox.data_lake, sandbox.producer, cfg.for_sandbox(SANDBOX_ACCOUNT))
+    sandbox_cfg = sandboxed.cfg.for_sandbox(SANDBOX_ACCOUNT, prefix=SANDBOX_PREFIX)
+    assert sandbox_cfg.prefix == SANDBOX_PREFIX
+    _check_pair(sandbox.data_lake, sandbox.producer, sandbox_cfg)
 
 
 def test_stages_hold_no_cross_stack_references(synthesized):
     # Different accounts: an Fn::ImportValue or a cross-stage parameter would fail to deploy.
-    stacks = [synthesized.consumer_stage.data_lake, synthesized.producer_stage.producer]
-    if synthesized.sandbox is not None:
-        stacks += [synthesized.sandbox.data_lake, synthesized.sandbox.producer]
+    _assert_no_cross_stack_references([synthesized.consumer_stage.data_lake, synthesized.producer_stage.producer])
+
+
+def test_sandbox_stacks_hold_no_cross_stack_references(sandboxed):
+    assert sandboxed.sandbox is not None
+    _assert_no_cross_stack_references([sandboxed.sandbox.data_lake, sandboxed.sandbox.producer])
+
+
+def _assert_no_cross_stack_references(stacks: list[Stack]) -> None:
     for stack in stacks:
         template = template_of(stack).to_json()
         assert "Fn::ImportValue" not in str(template), stack.node.path
         assert not template.get("Parameters", {}).keys() - {"BootstrapVersion"}, stack.node.path
 
 
-def test_sandbox_deploys_consumer_before_producer(synthesized):
-    sandbox = synthesized.sandbox
-    if sandbox is None:
-        pytest.skip(f"configuration {synthesized.name!r} has no sandbox stage")
+def test_sandbox_deploys_consumer_before_producer(sandboxed):
+    sandbox = sandboxed.sandbox
+    assert sandbox is not None
     assert sandbox.data_lake in sandbox.producer.dependencies
+
+
+def test_sandbox_names_carry_the_developers_prefix(sandboxed):
+    sandbox = sandboxed.sandbox
+    assert sandbox is not None
+    names = [
+        r["Properties"].get("BucketName", "")
+        for r in template_of(sandbox.data_lake).find_resources("AWS::S3::Bucket").values()
+    ]
+    assert f"{SANDBOX_PREFIX}-datalake-{SANDBOX_ACCOUNT}-{sandboxed.cfg.producer.region}" in names

@@ -125,12 +125,11 @@ def test_pipeline_step_runs_the_smoke_test_after_the_producer_deploys(pipeline: 
     assert sorted(_as_list(assume[0]["Resource"])) == sorted([*expected, naming.lake(cfg).smoke_reader_role_arn])
 
 
-def test_sandbox_has_no_smoke_roles(synthesized):
+def test_sandbox_has_no_smoke_roles(sandboxed):
     # The roles exist for the pipeline's step only; a sandbox deploys without a pipeline.
-    if synthesized.sandbox is None:
-        return
     from tests.conftest import template_of
 
-    for stack in (synthesized.sandbox.data_lake, synthesized.sandbox.producer):
+    assert sandboxed.sandbox is not None
+    for stack in (sandboxed.sandbox.data_lake, sandboxed.sandbox.producer):
         roles = template_of(stack).find_resources("AWS::IAM::Role")
         assert not [r for r in roles.values() if "smoke" in str(r["Properties"].get("RoleName", ""))]
