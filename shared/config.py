@@ -610,7 +610,9 @@ def load(context: Mapping[str, Any], file_context: Mapping[str, Any] | None = No
     if not isinstance(base, Mapping):
         raise ConfigError([f"{CONTEXT_KEY} = {base!r}: must be an object (see cdk.json)"])
     overrides = sorted(k for k in context if k.startswith(CONTEXT_KEY + "."))
-    whole_from_command_line = file_context is not None and _parse_override(file_context.get(CONTEXT_KEY)) != base
+    whole_from_command_line = file_context is not None and _without_nulls(
+        _parse_override(file_context.get(CONTEXT_KEY))
+    ) != _without_nulls(base)
     try:
         return from_dict(merge_overrides(base, context))
     except ConfigError as error:
@@ -625,6 +627,16 @@ def load(context: Mapping[str, Any], file_context: Mapping[str, Any] | None = No
                 line += f" (the '{CONTEXT_KEY}' object differs from cdk.json: set on the command line)"
             lines.append(line)
         raise ConfigError(lines, "cdk.json context with -c overrides") from None
+
+
+def _without_nulls(value: Any) -> Any:
+    """The object without null-valued keys: the CDK context drops them on its way through jsii, so only the rest
+    tells a command-line object from cdk.json's."""
+    if isinstance(value, Mapping):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _covers(override: str, problem: str) -> bool:

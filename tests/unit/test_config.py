@@ -359,3 +359,13 @@ def test_known_regions_are_exactly_the_ones_cdk_has_facts_for():
     from aws_cdk.region_info import RegionInfo
 
     assert tuple(sorted(r.name for r in RegionInfo.regions)) == config.KNOWN_REGIONS
+
+
+def test_nulls_dropped_on_the_way_through_the_cdk_context_do_not_look_like_an_override():
+    raw = _with("prefix", "X")
+    raw["tables"][0]["sort_key"] = None
+    seen_by_the_app = copy.deepcopy(raw)
+    del seen_by_the_app["tables"][0]["sort_key"]  # jsii drops null-valued keys of context objects
+    with pytest.raises(config.ConfigError) as caught:
+        config.load({config.CONTEXT_KEY: seen_by_the_app}, {config.CONTEXT_KEY: raw})
+    assert "command line" not in str(caught.value)
