@@ -100,26 +100,27 @@ class DataLakeBucket(Construct):
                     conditions={"ArnEquals": {"aws:PrincipalArn": names.delivery_role_arn}},
                 )
             )
-        # Every object is encrypted with the lake's key: a write asking for SSE-S3, or for any other KMS key,
-        # is refused (a request without SSE headers gets the default above).
+        # Every object is encrypted with the lake's key: a write that asks for SSE-S3, for another KMS key, or for
+        # SSE-KMS without naming a key (S3 would then use the AWS managed aws/s3 key) is refused. A write without
+        # SSE headers (Firehose's, replay's) gets the default above. Each deny tests that its header is present
+        # ("Null": "false"): a negated operator, with or without ...IfExists, is true for an absent key, and a Deny
+        # would then refuse every header-less write
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
         objects = self.bucket.arn_for_objects("*")
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="DenyWritesNotEncryptedWithTheLakeKey",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject"],
-                resources=[objects],
-                conditions={"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+        sse, key_id = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
+        denies = {
+            "DenyWritesAskingForAnotherEncryption": {"Null": {sse: "false"}, "StringNotEquals": {sse: "aws:kms"}},
+            "DenyWritesNamingAnotherKey": {"Null": {key_id: "false"}, "StringNotEquals": {key_id: key.key_arn}},
+            "DenyKmsWritesNamingNoKey": {"StringEquals": {sse: "aws:kms"}, "Null": {key_id: "true"}},
+        }
+        for sid, conditions in denies.items():
+            self.bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["s3:PutObject"],
+                    resources=[objects],
+                    conditions=conditions,
+                )
             )
-        )
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="DenyWritesNamingAnotherKey",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject"],
-                resources=[objects],
-                conditions={"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key.key_arn}},
-            )
-        )

@@ -52,33 +52,56 @@ def _resource_text(resource: Any, bucket_id: str, bucket_name: str) -> str:
     return "".join(_resource_text(p, bucket_id, bucket_name) for p in parts)
 
 
-def may_put_object(statements: list[dict[str, Any]], role_arn: str, key: str, bucket_id: str, bucket: str) -> bool:
-    """IAM evaluation of the bucket policy alone for an s3:PutObject without SSE headers by ``role_arn``: some
-    Allow matches (action, resource, aws:PrincipalArn) and no Deny does."""
-    arn = f"arn:aws:s3:::{bucket}/{key}"
+def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, Any]) -> bool:
+    """One condition key under IAM's rules: an absent key makes a negated operator and any ...IfExists operator
+    true, and every other operator false; Null tests presence
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html)."""
+    values = _as_list(expected)
+    if operator == "Null":
+        return (key not in context) == (values == ["true"])
+    if_exists = operator.endswith("IfExists")
+    base = operator.removesuffix("IfExists")
+    if key not in context:
+        return if_exists or base.startswith(("StringNot", "ArnNot"))
+    actual = context[key]
+    if base in ("StringEquals", "ArnEquals"):
+        return actual in values
+    if base in ("StringNotEquals", "ArnNotEquals"):
+        return actual not in values
+    if base == "Bool":
+        return str(actual).lower() in [str(v).lower() for v in values]
+    if base == "NumericLessThan":
+        return any(float(actual) < float(v) for v in values)
+    raise AssertionError(f"the evaluator does not know {operator}")
 
-    def matches(statement: dict[str, Any]) -> bool:
-        actions = _as_list(statement["Action"])
-        if not any(fnmatch.fnmatchcase("s3:PutObject", a) for a in actions):
+
+def may_put_object(
+    statements: list[dict[str, Any]],
+    role_arn: str,
+    key: str,
+    bucket_id: str,
+    bucket: str,
+    headers: dict[str, Any] | None = None,
+) -> bool:
+    """IAM evaluation of the bucket policy alone for an s3:PutObject by ``role_arn`` over TLS 1.2 with the given SSE
+    headers (none: Firehose's and replay's writes): some Allow matches and no Deny does."""
+    arn = f"arn:aws:s3:::{bucket}/{key}"
+    context = {"aws:PrincipalArn": role_arn, "aws:SecureTransport": "true", "s3:TlsVersion": 1.2, **(headers or {})}
+
+    def applies(statement: dict[str, Any]) -> bool:
+        if not any(fnmatch.fnmatchcase("s3:PutObject", a) for a in _as_list(statement["Action"])):
             return False
         resources = [_resource_text(r, bucket_id, bucket) for r in _as_list(statement["Resource"])]
-        return any(fnmatch.fnmatchcase(arn, r) for r in resources)
-
-    allowed = False
-    for statement in statements:
-        if not matches(statement):
-            continue
-        condition = statement.get("Condition", {})
-        if statement["Effect"] == "Allow":
-            principals = _as_list(condition.get("ArnEquals", {}).get("aws:PrincipalArn", []))
-            allowed = allowed or role_arn in principals
-        elif set(condition) <= {"StringNotEqualsIfExists"}:
-            continue  # encryption denies: a write without SSE headers gets the bucket default
-        elif condition == {"Bool": {"aws:SecureTransport": "false"}} or "NumericLessThan" in condition:
-            continue  # TLS denies: the request uses TLS 1.2+
-        else:
+        if not any(fnmatch.fnmatchcase(arn, r) for r in resources):
             return False
-    return allowed
+        return all(
+            _condition_holds(operator, name, value, context)
+            for operator, keys in statement.get("Condition", {}).items()
+            for name, value in keys.items()
+        )
+
+    matching = [s for s in statements if applies(s)]
+    return any(s["Effect"] == "Allow" for s in matching) and not any(s["Effect"] == "Deny" for s in matching)
 
 
 @pytest.fixture(scope="module")
@@ -204,20 +227,33 @@ def test_a_tables_role_cannot_write_another_tables_prefixes(data_lake, consumer:
         assert not may_put_object(statements, writer.delivery_role_arn, "athena-results/x", bucket_id, lake.bucket)
 
 
-def test_bucket_policy_refuses_writes_with_another_key_or_sse_s3(data_lake, consumer: Template):
+SSE, SSE_KEY = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
+
+
+def test_bucket_policy_takes_header_less_writes_and_refuses_other_encryption(
+    data_lake, consumer: Template, lake, tables
+):
     bucket_id, _ = data_lake
     key_id, _ = _key(consumer)
-    denies = {s["Sid"]: s for s in _policy_statements(consumer, bucket_id) if s.get("Sid", "").startswith("DenyWrites")}
-    objects = {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/*"]]}
-    assert denies["DenyWritesNotEncryptedWithTheLakeKey"]["Condition"] == {
-        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
-    }
-    assert denies["DenyWritesNamingAnotherKey"]["Condition"] == {
-        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": {"Fn::GetAtt": [key_id, "Arn"]}}
-    }
-    for deny in denies.values():
-        assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
-        assert deny["Action"] == "s3:PutObject" and deny["Resource"] == objects
+    lake_key = {"Fn::GetAtt": [key_id, "Arn"]}
+    statements = _policy_statements(consumer, bucket_id)
+    names = tables[0]
+    key = f"{names.root(naming.DATA)}year=2026/month=11/day=29/hour=10/part-1.gz"
+
+    def put(headers: dict[str, Any]) -> bool:
+        return may_put_object(statements, names.delivery_role_arn, key, bucket_id, lake.bucket, headers)
+
+    # Firehose sends no SSE headers: the bucket default (the lake key) applies, and the write is allowed.
+    assert put({})
+    assert put({SSE: "aws:kms", SSE_KEY: lake_key})
+    # SSE-S3, another key, or SSE-KMS without a key (S3 would use aws/s3) are refused.
+    assert not put({SSE: "AES256"})
+    assert not put({SSE: "aws:kms", SSE_KEY: "arn:aws:kms:eu-west-1:999999999999:key/other"})
+    assert not put({SSE: "aws:kms"})
+    assert not put({SSE: "aws:kms:dsse", SSE_KEY: lake_key})
+    for deny in (s for s in statements if s["Effect"] == "Deny" and s["Action"] == "s3:PutObject"):
+        assert deny["Principal"] == {"AWS": "*"}
+        assert deny["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/*"]]}
 
 
 def test_key_rotates_is_retained_and_aliased(consumer: Template, lake):

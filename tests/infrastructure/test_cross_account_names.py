@@ -121,7 +121,8 @@ def _check_pair(consumer_stack: Stack, producer_stack: Stack, cfg: AppConfig) ->
     assert key_conditions["kms:EncryptionContext:aws:s3:arn"] == consumer.bucket_arn
 
     # The producer writes with no SSE headers: B's bucket default (its key, by ARN) must do the encrypting, and
-    # the encryption denies must let a write without headers through.
+    # each encryption deny must apply only when its header is present (a negated operator is true for an absent
+    # key, with or without ...IfExists).
     encryption = consumer.resources[consumer.bucket_id]["Properties"]["BucketEncryption"]
     (rule,) = encryption["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"] == {
@@ -129,7 +130,10 @@ def _check_pair(consumer_stack: Stack, producer_stack: Stack, cfg: AppConfig) ->
         "KMSMasterKeyID": {"Fn::GetAtt": [consumer.key_id, "Arn"]},
     }
     for deny in (s for s in consumer.bucket_statements if s["Effect"] == "Deny" and "s3:PutObject" in s["Action"]):
-        assert all(operator.endswith("IfExists") for operator in deny["Condition"]), deny
+        negated = [k for op, keys in deny["Condition"].items() if op.startswith("StringNot") for k in keys]
+        present = [k for k, v in deny["Condition"].get("Null", {}).items() if v == "false"]
+        assert not any(op.endswith("IfExists") for op in deny["Condition"]), deny
+        assert set(negated) <= set(present), deny
 
     for spec, names in tables:
         # ... the producer's role for this table is the one ARN the consumer trusts for it ...
