@@ -120,6 +120,11 @@ class ExistingTableStreaming(Construct):
             memory_size=PROVIDER_MEMORY_MB,
             log_group=log_group,
             on_create=enable,
+            # Same call on update: a new pair has a new physical ID (enable it; CloudFormation then deletes the old
+            # resource, which disables the old pair). Errors are not ignored: an update that keeps the pair (only a
+            # changed CDK serialization can cause one) fails loudly rather than risk a new pair silently not
+            # streaming. Enabling is asynchronous: `ddb-lake smoke` (string partition keys) or DynamoDB's
+            # DescribeKinesisStreamingDestination shows it took effect.
             on_update=enable,
             on_delete=cr.AwsSdkCall(
                 service="DynamoDB",
@@ -144,6 +149,8 @@ class ExistingTableStreaming(Construct):
                     iam.PolicyStatement(
                         actions=["kinesis:DescribeStream", "kinesis:PutRecords"], resources=[stream.stream_arn]
                     ),
+                    # Listed too; Kinesis offers no resource-level scoping for ListStreams.
+                    iam.PolicyStatement(actions=["kinesis:ListStreams"], resources=["*"]),
                     iam.PolicyStatement(
                         actions=["iam:CreateServiceLinkedRole"],
                         resources=[
@@ -158,6 +165,13 @@ class ExistingTableStreaming(Construct):
                     ),
                 ]
             ),
+        )
+        acknowledge(
+            self.resource,
+            "AwsSolutions-IAM5[Resource::*]",
+            "kinesis:ListStreams, which the DynamoDB developer guide lists for enabling a Kinesis streaming "
+            "destination, supports no resource-level permissions; it only lists stream names. Every other grant of "
+            "this policy names this table or this stream.",
         )
         # The provider function is a singleton of the stack, shared by every existing table's custom resource.
         assert isinstance(self.resource.grant_principal, iam.Role)

@@ -326,7 +326,7 @@ def test_existing_table_switch_may_touch_only_its_table_and_stream(resources, ca
         (policy_id,) = [d for d in resources[lid]["DependsOn"] if resources[d]["Type"] == "AWS::IAM::Policy"]
         statements = resources[policy_id]["Properties"]["PolicyDocument"]["Statement"]
         by_resource = {json.dumps(s["Resource"], sort_keys=True): s for s in statements}
-        assert len(by_resource) == len(statements) == 3
+        assert len(by_resource) == len(statements) == 4
         table = by_resource[json.dumps(c.names.table_arn)]
         assert sorted(_as_list(table["Action"])) == [
             "dynamodb:DescribeKinesisStreamingDestination",
@@ -338,6 +338,8 @@ def test_existing_table_switch_may_touch_only_its_table_and_stream(resources, ca
         link = by_resource[json.dumps(slr)]
         assert link["Action"] == "iam:CreateServiceLinkedRole"
         assert link["Condition"] == {"StringEquals": {"iam:AWSServiceName": SERVICE_LINKED_ROLE_SERVICE}}
+        # The one unscoped grant: listing stream names (the DynamoDB guide asks for it; no resource-level scoping).
+        assert by_resource[json.dumps("*")]["Action"] == "kinesis:ListStreams"
         assert all(s["Effect"] == "Allow" and "*" not in json.dumps(s["Action"]) for s in statements)
 
 

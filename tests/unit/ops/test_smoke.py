@@ -10,6 +10,7 @@ import pytest
 
 from shared import naming
 from shared.config import from_dict
+from shared.ops import aws
 from shared.ops.cli import app
 from shared.ops.targets import smoke_timeout_seconds
 from tests import configs
@@ -96,16 +97,28 @@ def test_wrong_content_fails_at_once_with_the_column_exit_1(runner, tmp_path, cl
     assert clock.slept < 60  # no need to wait for the timeout
 
 
-def test_two_tables_tests_the_one_it_can(runner, tmp_path, clock):
+def test_two_tables_tests_the_one_it_can(runner, tmp_path, clock, monkeypatch):
     raw = configs.variant("two-tables")
     cdk_json = write_cdk_json(tmp_path / "cdk.json", raw)
     cfg = from_dict(raw)
     create_table(cfg, cfg.table("orders"))
     create_bucket(cfg)
     clock.on_sleep = FakeDelivery(cfg, cfg.table("orders"), after=100)
+    assumed: list[str] = []
+    original = aws.assume
+
+    def recording_assume(session: Any, role_arn: str, region: str) -> Any:
+        assumed.append(role_arn)
+        return original(session, role_arn, region)
+
+    monkeypatch.setattr(aws, "assume", recording_assume)
     result = invoke(runner, cdk_json)
     assert result.exit_code == 0, result.output
     assert "orders: ✓" in result.output and "customers" not in result.output
+    # Only roles the pipeline creates: the reader, and a writer for each table the smoke test covers.
+    assert sorted(assumed) == sorted(
+        [naming.lake(cfg).smoke_reader_role_arn, naming.table(cfg, cfg.table("orders")).smoke_writer_role_arn]
+    )
 
     result = invoke(runner, cdk_json, "--table", "customers")
     assert result.exit_code == 2
