@@ -88,6 +88,8 @@ class LakeWorkgroup(Construct):
             name=lake.workgroup,
             description="Queries over the DynamoDB change data lake: results encrypted with the lake key",
             state="ENABLED",
+            # Saved queries and history must not block deleting the stack ("WorkGroup is not empty").
+            recursive_delete_option=True,
             work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
                 enforce_work_group_configuration=True,
                 engine_version=athena.CfnWorkGroup.EngineVersionProperty(selected_engine_version=ENGINE_VERSION),

@@ -10,6 +10,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from shared.config import AppConfig
+from shared.nag import acknowledge
 
 APPROVAL_STEP = "PlatformApproval"
 
@@ -45,7 +46,7 @@ class PlatformApproval(Construct):
         reports the approval asks the approver to review."""
         stack = Stack.of(self)
         pipeline_arn = stack.format_arn(service="codepipeline", resource=pipeline_name)
-        return iam.ManagedPolicy(
+        policy = iam.ManagedPolicy(
             self,
             "ApproverPolicy",
             description=f"Attach to the platform team: approve or reject {pipeline_name} / {stage_name}",
@@ -61,8 +62,14 @@ class PlatformApproval(Construct):
                         "codepipeline:GetPipeline",
                         "codepipeline:GetPipelineState",
                         "codepipeline:GetPipelineExecution",
+                        "codepipeline:ListPipelineExecutions",
+                        "codepipeline:ListActionExecutions",
                     ],
                     resources=[pipeline_arn],
+                ),
+                # The console's pipeline list (the way to the Review button); the action has no resource scoping.
+                iam.PolicyStatement(
+                    sid="ListPipelinesInTheConsole", actions=["codepipeline:ListPipelines"], resources=["*"]
                 ),
                 iam.PolicyStatement(
                     sid="ReadTheReportsToReview",
@@ -76,3 +83,11 @@ class PlatformApproval(Construct):
                 ),
             ],
         )
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "codepipeline:ListPipelines, which the console needs to show the pipeline list on the way to the approval, "
+            "supports no resource-level permissions and only lists pipeline names; every other statement names this "
+            "pipeline, its approval action or its report groups.",
+        )
+        return policy

@@ -19,7 +19,8 @@ class SandboxStage(Stage):
     def __init__(self, scope: Construct, construct_id: str, *, cfg: AppConfig, **kwargs: Any) -> None:
         env = Environment(account=cfg.producer.account, region=cfg.producer.region)
         super().__init__(scope, construct_id, env=env, **kwargs)
-        self.data_lake = DataLakeStack(self, "DataLake", cfg=cfg)
-        self.producer = ProducerStack(self, "ChangeCapture", cfg=cfg)
+        # Stack names carry the (per-developer) prefix: two sandboxes in one account never update each other.
+        self.data_lake = DataLakeStack(self, "DataLake", cfg=cfg, stack_name=f"{cfg.prefix}-sandbox-datalake")
+        self.producer = ProducerStack(self, "ChangeCapture", cfg=cfg, stack_name=f"{cfg.prefix}-sandbox-capture")
         # No construct references (the names come from shared.naming), only the order: bucket and key first.
         self.producer.add_dependency(self.data_lake)

@@ -646,32 +646,29 @@ def _covers(override: str, problem: str) -> bool:
 
 
 def reference_rows() -> list[tuple[str, str, str]]:
-    """(key, default, allowed) for every leaf key: the README's configuration table is checked against this."""
+    """(key, default, allowed) for every key a user sets: the README's configuration table is checked against this.
+    An optional object (default null) gets a row of its own; its keys are then "required when set"."""
     rows: list[tuple[str, str, str]] = []
 
-    def walk(model: type[BaseModel], prefix: str) -> None:
+    def allowed(field: FieldInfo) -> str:
+        return str((field.json_schema_extra or {}).get("allowed", ""))  # type: ignore[union-attr]
+
+    def walk(model: type[BaseModel], prefix: str, required: str) -> None:
         for name, field in model.model_fields.items():
             key = f"{prefix}{name}"
             nested = _model_of(field.annotation)
-            if nested is not None and nested is not Environment:
-                walk(nested, key + ("[]." if name == "tables" else "."))
-                continue
-            allowed = (field.json_schema_extra or {}).get("allowed", "")  # type: ignore[union-attr]
-            if nested is Environment:
-                rows.append(
-                    (
-                        f"{key}.account",
-                        "required",
-                        str(Environment.model_fields["account"].json_schema_extra["allowed"]),
-                    )
-                )  # type: ignore[index]
-                rows.append(
-                    (f"{key}.region", "required", str(Environment.model_fields["region"].json_schema_extra["allowed"]))
-                )  # type: ignore[index]
-                continue
-            rows.append((key, _default_text(field), str(allowed)))
+            if nested is None:
+                default = _default_text(field)
+                rows.append((key, required if default == "required" else default, allowed(field)))
+            elif nested is Environment:  # one row per leaf: these are the keys a newcomer edits first
+                walk(nested, key + ".", required)
+            elif not field.is_required() and field.get_default(call_default_factory=True) is None:
+                rows.append((key, "null", allowed(field)))
+                walk(nested, key + ".", "required when set")
+            else:
+                walk(nested, key + ("[]." if name == "tables" else "."), required)
 
-    walk(AppConfig, "")
+    walk(AppConfig, "", "required")
     return rows
 
 

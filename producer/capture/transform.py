@@ -96,9 +96,9 @@ class TransformFunction(Construct):
             handler=HANDLER,
             memory_size=settings.memory_mb,
             timeout=Duration.seconds(settings.timeout_seconds),
-            # No reservation by default: the per-shard invocation figure it was sized on is not in the current
-            # Firehose documentation, a reservation too low sends batches to errors/ and one above the account's
-            # quota fails the deployment. The throttle alarm watches for starvation instead.
+            # No reservation by default: one too low sends batches to errors/ and one above the account's quota
+            # (reduced in new accounts) fails the deployment. The throttle alarm watches for starvation instead;
+            # a configured reservation is checked against Firehose's 5 invocations per shard (shared/config.py).
             reserved_concurrent_executions=settings.reserved_concurrency,
             role=self.role,
             log_group=self.log_group,
@@ -133,8 +133,8 @@ class TransformFunction(Construct):
             acknowledge_rule(
                 self.function,
                 "No concurrency is reserved because transform.reserved_concurrency is null (the default): a "
-                "reservation too low sends batches to errors/, one above the account quota fails the "
-                "deployment, and Firehose's per-shard invocation figure is not in its current documentation. "
+                "reservation too low sends batches to errors/ and one above the account quota (reduced in new "
+                "accounts) fails the deployment. "
                 "The TransformThrottles alarm reports starvation; set transform.reserved_concurrency to reserve.",
                 *in_packs("LambdaConcurrency", HIPAA, NIST),
             )

@@ -394,7 +394,11 @@ def test_approver_policy_allows_answering_this_approval_only(pipeline: Template,
         f"arn:aws:codepipeline:{cfg.tooling.region}:{cfg.tooling.account}:{name}/{PRODUCER_STAGE}/{APPROVAL_STEP}"
     )
     assert json.dumps(answer["Resource"]).replace('"', "") == expected or answer["Resource"] == expected
-    assert all("*" not in json.dumps(s["Resource"]) for s in statements)
+    # The one unscoped statement: the console's pipeline list (ListPipelines has no resource-level scoping).
+    unscoped = [s for s in statements if "*" in json.dumps(s["Resource"])]
+    assert [(s["Action"], s["Resource"]) for s in unscoped] == [("codepipeline:ListPipelines", "*")]
+    see = next(s for s in statements if s.get("Sid") == "SeeThePipeline")
+    assert "codepipeline:ListPipelineExecutions" in see["Action"]
     # The approval text asks for a review of the reports: the approver can read them, and only them.
     reports = next(s for s in statements if s.get("Sid") == "ReadTheReportsToReview")
     assert sorted(reports["Resource"]) == sorted(synthesized.pipeline_stack.reports.arns)

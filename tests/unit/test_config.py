@@ -350,9 +350,9 @@ def _readme_rows() -> list[tuple[str, str, str]]:
 
 
 def test_readme_configuration_table_matches_the_model():
-    assert _readme_rows() == [
-        (key, default, allowed.replace("|", "\\|")) for key, default, allowed in config.reference_rows()
-    ]
+    expected = [(key, default, allowed.replace("|", "\\|")) for key, default, allowed in config.reference_rows()]
+    table = "\n".join(f"| `{k}` | `{d}` | {a} |" for k, d, a in expected)
+    assert _readme_rows() == expected, f"the README's configuration table should read (after its header):\n{table}"
 
 
 def test_known_regions_are_exactly_the_ones_cdk_has_facts_for():
