@@ -238,3 +238,8 @@ def test_sandbox_names_carry_the_developers_prefix(sandboxed):
         for r in template_of(sandbox.data_lake).find_resources("AWS::S3::Bucket").values()
     ]
     assert f"{SANDBOX_PREFIX}-datalake-{SANDBOX_ACCOUNT}-{sandboxed.cfg.producer.region}" in names
+    # Stack names too: a second developer's sandbox in the same account never updates the first one's stacks.
+    assert {sandbox.data_lake.stack_name, sandbox.producer.stack_name} == {
+        f"{SANDBOX_PREFIX}-sandbox-datalake",
+        f"{SANDBOX_PREFIX}-sandbox-capture",
+    }
