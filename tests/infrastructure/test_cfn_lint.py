@@ -122,7 +122,12 @@ def test_the_linted_templates_are_what_the_cdk_cli_writes(tmp_path_factory: pyte
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    cli = {str(p.relative_to(cli_out)): json.loads(p.read_text()) for p in templates_in(cli_out)}
+    # A sandbox stage appears only if the user's cdk.json names a sandbox account: the pipeline's templates count.
+    cli = {
+        str(p.relative_to(cli_out)): json.loads(p.read_text())
+        for p in templates_in(cli_out)
+        if not p.parent.name.startswith("assembly-Sandbox")
+    }
     mine = {str(p.relative_to(ours)): json.loads(p.read_text()) for p in templates_in(ours)}
     assert sorted(cli) == sorted(mine)
     assert [template for template in cli if cli[template] != mine[template]] == []
