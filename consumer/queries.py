@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from consumer.columns import PARTITION_COLUMNS, Column, key_columns, table_columns, trino_type
-from shared.config import TableSpec
+from shared.config import FIREHOSE_PROCESSOR_BUFFER_SECONDS, TableSpec
 from shared.naming import LakeNames, TableNames
 
 # Kinesis sequence numbers are decimal strings of up to 129 digits (pattern 0|([1-9]\d{0,128}):
@@ -37,15 +37,14 @@ SEQUENCE_WIDTH = 129
 DEFAULT_ORIGIN = "stream"
 BACKFILL_ORIGIN = "backfill"
 
-# Firehose names each object's partition after "the approximate arrival timestamp of the oldest record
-# that's contained in the Amazon S3 object" (https://docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html),
-# so a change lands in the hour partition of its arrival, or earlier by at most the time its object was
-# buffered: the transform's buffer (60 s, producer/capture/delivery.py) plus the S3 buffer interval. It never
-# lands before the change happened, except for clock differences. A change-time window is therefore read from
-# the partitions between (start - buffers - 1 hour) and (end + 1 hour): the hour on both sides absorbs clock
-# skew and normal replication lag. A change that waited longer upstream (iterator age over an hour: the
-# StreamIteratorAge alarm) can fall outside; query the history view without a window for those hours.
-PROCESSOR_BUFFER_SECONDS = 60
+# Firehose names each object's partition after "the approximate arrival timestamp of the oldest record that's
+# contained in the Amazon S3 object" (https://docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html), so a change
+# lands in the hour partition of its arrival, or earlier by at most the time its object was buffered: the
+# transform's buffer (shared.config.FIREHOSE_PROCESSOR_BUFFER_SECONDS) plus the S3 buffer interval. It never lands
+# before the change happened, except for clock differences. A change-time window is therefore read from the
+# partitions between (start - buffers - 1 hour) and (end + 1 hour): the hour on both sides absorbs clock skew and
+# normal replication lag. A change that waited longer upstream (iterator age over an hour: the StreamIteratorAge
+# alarm) can fall outside; query the history view without a window for those hours.
 ARRIVAL_MARGIN_SECONDS = 3600
 
 
@@ -198,7 +197,7 @@ class TableQueries:
 
     def partition_margins(self, buffer_interval_seconds: int) -> tuple[int, int]:
         """Seconds read before the window start and after its end (see ARRIVAL_MARGIN_SECONDS)."""
-        before = PROCESSOR_BUFFER_SECONDS + buffer_interval_seconds + ARRIVAL_MARGIN_SECONDS
+        before = FIREHOSE_PROCESSOR_BUFFER_SECONDS + buffer_interval_seconds + ARRIVAL_MARGIN_SECONDS
         return before, ARRIVAL_MARGIN_SECONDS
 
     def changes_per_hour(self, buffer_interval_seconds: int) -> NamedQuery:
@@ -210,6 +209,7 @@ class TableQueries:
         them as literals in the partition filter.
         """
         before, after = self.partition_margins(buffer_interval_seconds)
+        processor_buffer = FIREHOSE_PROCESSOR_BUFFER_SECONDS
         partition = " || '-' || ".join(quote(p) for p in PARTITION_COLUMNS)
 
         def bound(offset: str) -> str:
@@ -224,7 +224,7 @@ class TableQueries:
             "-- needs them as literals to prune partitions).\n"
             "-- Partitions are Firehose ARRIVAL hours, not change hours: a change arrives after it happened, and\n"
             "-- its object is named after the oldest record in it, up to the buffers earlier. So the partitions\n"
-            f"-- read run from {before} s before the window start (transform buffer {PROCESSOR_BUFFER_SECONDS} s +"
+            f"-- read run from {before} s before the window start (transform buffer {processor_buffer} s +"
             f" S3 buffer\n-- {buffer_interval_seconds} s + 1 hour for clock skew and replication lag) to"
             f" {after} s after its end (1 hour of lag).\n"
             "-- A change delayed upstream by more than that hour (StreamIteratorAge alarm) is not counted:\n"

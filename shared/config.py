@@ -37,6 +37,9 @@ OUR_CONTEXT_KEYS = (CONTEXT_KEY, SANDBOX_ACCOUNT_KEY, SANDBOX_REGION_KEY, SANDBO
 # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html).
 MIN_UNRESERVED_CONCURRENCY = 100
 FIREHOSE_INVOCATIONS_PER_SHARD = 5
+# How long the transform's Firehose processor buffers records (60 s: Firehose's default) before calling it. The
+# delivery stream, the smoke test's timeout and the change-time queries' partition margins all rest on it.
+FIREHOSE_PROCESSOR_BUFFER_SECONDS = 60
 NAG_PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321", "Serverless")
 
 _ATHENA_TYPE = re.compile(

@@ -24,13 +24,13 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from shared.config import DeliverySettings
+from shared.config import FIREHOSE_PROCESSOR_BUFFER_SECONDS, DeliverySettings
 from shared.nag import REGULATORY, acknowledge, acknowledge_rule, in_packs, inline_policy_reason
 from shared.naming import LakeNames, TableNames
 from shared.permissions import DELIVERY_BUCKET_ACTIONS, DELIVERY_KEY_ACTIONS, DELIVERY_OBJECT_ACTIONS
 
 # The transform sees at most 1 MiB or 60 s of records per call: well inside Lambda's 6 MB payload.
-PROCESSOR_BUFFER_INTERVAL = Duration.seconds(60)
+PROCESSOR_BUFFER_INTERVAL = Duration.seconds(FIREHOSE_PROCESSOR_BUFFER_SECONDS)
 PROCESSOR_BUFFER_SIZE = Size.mebibytes(1)
 PROCESSOR_RETRIES = 3
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS

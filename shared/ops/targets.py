@@ -4,11 +4,8 @@ pipeline step, so that the three always agree (their names are in shared.naming)
 from __future__ import annotations
 
 from shared import naming
-from shared.config import AppConfig, TableSpec
+from shared.config import FIREHOSE_PROCESSOR_BUFFER_SECONDS, AppConfig, TableSpec
 
-# The transform's Firehose processor buffers up to this long (producer/capture/delivery.py,
-# PROCESSOR_BUFFER_INTERVAL); S3 buffering comes on top of it.
-PROCESSOR_BUFFER_SECONDS = 60
 # Kinesis read latency, the Lambda call, S3 eventual listing: what the two buffers do not account for.
 SMOKE_MARGIN_SECONDS = 120
 
@@ -35,4 +32,4 @@ def smoke_timeout_seconds(cfg: AppConfig, spec: TableSpec) -> int:
     """How long a change may take to appear in the lake: each record may wait for a full processor buffer
     and a full S3 buffer, twice (a change written just after a flush waits for the next one), plus a margin."""
     interval = cfg.delivery_for(spec).buffer_interval_seconds
-    return 2 * (PROCESSOR_BUFFER_SECONDS + interval) + SMOKE_MARGIN_SECONDS
+    return 2 * (FIREHOSE_PROCESSOR_BUFFER_SECONDS + interval) + SMOKE_MARGIN_SECONDS
