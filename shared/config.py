@@ -493,10 +493,8 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields) if model else []
 
 
-def _problem(error: Any, raw: Mapping[str, Any]) -> list[str]:
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and (p[0].isupper() or p.startswith("literal"))))
-    # Union members add their type names to the location; only the path into the user's object matters.
-    loc = tuple(p for p in loc if p not in ("str", "int", "none", "function-after", "constrained-str"))
+def _problem(error: Any) -> list[str]:
+    loc = tuple(error["loc"])
     where = _dotted(loc)
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -542,7 +540,7 @@ def from_dict(raw: Mapping[str, Any], origin: str = "cdk.json context") -> AppCo
         for item in items:
             if item["type"] == "too_short" and item["loc"] in deeper:
                 continue
-            for line in _problem(item, raw):
+            for line in _problem(item):
                 if line not in problems:
                     problems.append(line)
         raise ConfigError(problems, origin) from None
