@@ -26,7 +26,7 @@ from producer.capture.smoke import SmokeWriterRole
 from producer.stack import ProducerStack
 from shared import naming
 from shared.config import AppConfig
-from shared.ops.targets import smoke_tables, smoke_timeout_seconds
+from shared.smoke_targets import smoke_tables, smoke_timeout_seconds
 
 STEP_ID = "SmokeTest"
 SMOKE_COMMAND = "ddb-lake smoke --use-smoke-roles"
@@ -47,7 +47,7 @@ class SmokeTest:
         )
         self.step: pipelines.CodeBuildStep | None = None
         if not self.tables:
-            return  # nothing can be smoke-tested (see shared.ops.targets.smoke_problem): no roles, no step
+            return  # nothing can be smoke-tested (see shared.smoke_targets.smoke_problem): no roles, no step
         lake = naming.lake(cfg)
         targets = [naming.table(cfg, spec).smoke_writer_role_arn for spec in self.tables] + [lake.smoke_reader_role_arn]
         # Under the pipeline construct, so the pipeline's own acknowledgments cover what CDK Pipelines adds to it.

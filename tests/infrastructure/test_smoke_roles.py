@@ -11,7 +11,7 @@ from aws_cdk.assertions import Template
 from pipeline.smoke import SMOKE_COMMAND, STEP_ID
 from pipeline.stack import PRODUCER_STAGE
 from shared import naming
-from shared.ops.targets import smoke_tables, smoke_timeout_seconds
+from shared.smoke_targets import smoke_tables, smoke_timeout_seconds
 
 
 def _role(template: Template, name: str) -> dict[str, Any]:

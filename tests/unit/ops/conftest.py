@@ -17,7 +17,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from shared.ops import aws, common
+from ops import aws, common
 from tests import configs
 
 TOOLING, CONSUMER, PRODUCER = configs.TOOLING, configs.CONSUMER, configs.PRODUCER

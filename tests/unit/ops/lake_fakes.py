@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from lambdas.transform.handler import process_event
+from ops import lake
+from ops.backfill import micros, to_json
 from shared import naming
 from shared.config import AppConfig, TableSpec
-from shared.ops import lake
-from shared.ops.backfill import micros, to_json
 
 from .conftest import FakeClock, account_session
 

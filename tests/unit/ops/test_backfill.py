@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 import pytest
 
-from shared.ops import aws, backfill
-from shared.ops.cli import app
+from ops import aws, backfill
+from ops.cli import app
 
 from .conftest import REGION
 from .lake_fakes import transformed_lines

@@ -5,15 +5,15 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from shared.ops.cli import app
-from shared.ops.common import ExitCode
+from ops.cli import app
+from ops.common import ExitCode
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_console_script_is_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"] == {"ddb-lake": "shared.ops.cli:main"}
+    assert project["scripts"] == {"ddb-lake": "ops.cli:main"}
 
 
 def test_help_lists_the_commands_and_exit_codes(runner):

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from ops import preflight
+from ops.cli import app
 from shared.config import from_dict
-from shared.ops import preflight
-from shared.ops.cli import app
 from tests import configs
 
 from .conftest import CONSUMER, PRODUCER, REGION, TOOLING, account_session, role_arn, write_cdk_json

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from ops.cli import app
 from shared import naming
 from shared.config import from_dict
-from shared.ops.cli import app
 from tests import configs
 
 from .conftest import CONSUMER, role_arn, write_cdk_json

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from ops import aws
+from ops.cli import app
 from shared import naming
 from shared.config import from_dict
-from shared.ops import aws
-from shared.ops.cli import app
-from shared.ops.targets import smoke_timeout_seconds
+from shared.smoke_targets import smoke_timeout_seconds
 from tests import configs
 
 from .conftest import write_cdk_json
@@ -146,7 +146,7 @@ def test_aws_failure_exit_3(runner, tmp_path, clock):
 
 def test_key_columns_follow_the_transforms_escaping(tmp_path, clock):
     # realistic: partition key "_id" is written as column "%5Fid" by the transform.
-    from shared.ops.smoke import plan
+    from ops.smoke import plan
 
     cfg = from_dict(configs.variant("realistic"))
     (run,) = plan(cfg, None, clock.now())

@@ -11,7 +11,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
-from shared.ops.common import ExitCode, OpsError
+from ops.common import ExitCode, OpsError
 
 # Standard-mode retries (with more attempts) absorb throttling; our own loops handle the rest (PutRecords entries).
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, user_agent_extra="ddb-lake")

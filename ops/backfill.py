@@ -24,8 +24,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.ops import aws
-from shared.ops.common import Clock, ExitCode, OpsError
+from ops import aws
+from ops.common import Clock, ExitCode, OpsError
 
 ORIGIN_FIELD = "ddbLakeOrigin"
 ORIGIN = "backfill"

@@ -21,12 +21,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lambdas.transform.flatten import top_level_column
+from ops import aws, lake
+from ops.common import Clock, ExitCode, OpsError, err
 from shared import naming
 from shared.config import AppConfig, TableSpec
 from shared.naming import LakeNames, TableNames
-from shared.ops import aws, lake
-from shared.ops.common import Clock, ExitCode, OpsError, err
-from shared.ops.targets import smoke_problem, smoke_tables, smoke_timeout_seconds
+from shared.smoke_targets import smoke_problem, smoke_tables, smoke_timeout_seconds
 
 POLL_SECONDS = 15.0
 # S3's LastModified comes from S3's clock, the start time from ours: accept objects a little older.

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.ops.common import utc
+from ops.common import utc
 
 GZIP_MAGIC = b"\x1f\x8b"
 # The partition path every Firehose prefix of this project ends with (shared.naming.DATE_PARTITIONS).

@@ -28,10 +28,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from ops import aws, backfill, preflight, replay, smoke
+from ops.common import ExitCode, OpsError, clock, err, load_config, out, utc
 from shared import naming
-from shared.ops import aws, backfill, preflight, replay, smoke
-from shared.ops.common import ExitCode, OpsError, clock, err, load_config, out, utc
-from shared.ops.targets import smoke_tables
+from shared.smoke_targets import smoke_tables
 
 app = typer.Typer(
     name="ddb-lake",

@@ -24,10 +24,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.transform.replay import InvalidBackup, split_records, transform_record
+from ops import aws, lake
+from ops.common import ExitCode, OpsError
 from shared import naming
 from shared.naming import LakeNames, TableNames
-from shared.ops import aws, lake
-from shared.ops.common import ExitCode, OpsError
 
 SOURCES = ("raw", "errors")
 DEFAULT_ERROR_TYPE = "processing-failed"

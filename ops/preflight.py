@@ -17,10 +17,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ops import aws
+from ops.common import OpsError
 from shared import config
 from shared.config import AppConfig, Environment
-from shared.ops import aws
-from shared.ops.common import OpsError
 
 ROLES = ("tooling", "consumer", "producer")
 BOOTSTRAP_STACK = "CDKToolkit"
