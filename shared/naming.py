@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 DATE_PARTITIONS = (("year", "yyyy"), ("month", "MM"), ("day", "dd"), ("hour", "HH"))
 _DATE_PARTS = "".join(f"{column}=!{{timestamp:{fmt}}}/" for column, fmt in DATE_PARTITIONS)
 DATA, ERRORS, RAW = "data", "errors", "raw"
+# The Iceberg history and state tables of the lakehouse (consumer/lakehouse/), written by its maintenance only.
+LAKEHOUSE = "lakehouse"
 # Items whose partition key starts with this belong to `ddb-lake smoke`; its role may touch nothing else.
 SMOKE_KEY_PREFIX = "ddb-lake-smoke#"
 
@@ -30,6 +32,9 @@ DELIVERY_STREAM_NAME_LIMIT = 64
 BUCKET_NAME_LIMIT = 63
 STREAM_NAME_LIMIT = 128
 LONG_NAME_LIMIT = 255
+# Step Functions state machines: 80; EventBridge Scheduler schedules: 64.
+STATE_MACHINE_NAME_LIMIT = 80
+SCHEDULE_NAME_LIMIT = 64
 
 
 def _arn(partition: str, service: str, region: str, account: str, resource: str) -> str:
@@ -132,6 +137,12 @@ class TableNames:
     lines_table: str
     history_view: str
     current_view: str
+    raw_history_view: str
+    raw_current_view: str
+    iceberg_history_table: str
+    iceberg_state_table: str
+    maintenance_state_machine: str
+    maintenance_schedule: str
 
     @property
     def table_arn(self) -> str:
@@ -171,6 +182,14 @@ class TableNames:
         return self.root(DATA) + _DATE_PARTS
 
     @property
+    def iceberg_history_prefix(self) -> str:
+        return f"{LAKEHOUSE}/{self.key}/history/"
+
+    @property
+    def iceberg_state_prefix(self) -> str:
+        return f"{LAKEHOUSE}/{self.key}/state/"
+
+    @property
     def error_prefix(self) -> str:
         return self.root(ERRORS) + "!{firehose:error-output-type}/" + _DATE_PARTS
 
@@ -187,6 +206,8 @@ class TableNames:
             ("smoke-test writer role name", self.smoke_writer_role, ROLE_NAME_LIMIT),
             ("dashboard name", self.dashboard, LONG_NAME_LIMIT),
             ("alarm name", self.alarm_prefix + "ReplicationThrottled", LONG_NAME_LIMIT),
+            ("lakehouse state machine name", self.maintenance_state_machine, STATE_MACHINE_NAME_LIMIT),
+            ("lakehouse schedule name", self.maintenance_schedule, SCHEDULE_NAME_LIMIT),
         ]
 
 
@@ -209,8 +230,17 @@ def table(cfg: AppConfig, spec: TableSpec) -> TableNames:
         metrics_namespace=f"DdbDataLake/{base}",
         glue_table=spec.name,
         lines_table=f"{spec.name}_lines",
+        # What users query: the lakehouse's views over the Iceberg tables (consumer/lakehouse/)...
         history_view=f"{spec.name}_history",
         current_view=f"{spec.name}_current",
+        # ... and the same questions answered from the raw JSON change log, up to the minute.
+        raw_history_view=f"{spec.name}_raw_history",
+        raw_current_view=f"{spec.name}_raw_current",
+        iceberg_history_table=f"{spec.name}_iceberg_history",
+        iceberg_state_table=f"{spec.name}_iceberg_state",
+        # Account B (consumer) names; the state machine and its schedule run there.
+        maintenance_state_machine=f"{base}-lakehouse",
+        maintenance_schedule=f"{base}-lakehouse",
     )
 
 
