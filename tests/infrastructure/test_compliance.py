@@ -1,7 +1,7 @@
 """The five cdk-nag packs (AwsSolutions, HIPAA Security, NIST 800-53 R5, PCI DSS 3.2.1, Serverless): each one
 really fails a synth, every stage of every configuration passes all of them, the fixes they asked for are in the
 templates (AWS Backup for created tables, optional replication of the lake, encrypted and retained logs for the
-functions cdk-nag cannot see), and the README's acknowledgment table matches the default synthesis."""
+functions cdk-nag cannot see), and the acknowledgment table in docs/compliance.md matches the default synthesis."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from tests import configs
 from tests.conftest import Synthesized, synthesize, template_of
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "README.md"
+DOC = ROOT / "docs" / "compliance.md"
 BEGIN, END = "<!-- acknowledgment-counts:begin -->", "<!-- acknowledgment-counts:end -->"
 REPLICA = {
     "account": "555566667777",
@@ -299,7 +299,7 @@ def test_a_replica_key_in_another_region_is_refused():
     assert problem.startswith("datalake.data_lake.replica.key_arn") and "eu-central-1" in problem
 
 
-# --- the acknowledgment table in README.md -------------------------------------------------------------
+# --- the acknowledgment table in docs/compliance.md ----------------------------------------------------
 @pytest.fixture(scope="module")
 def default_outdir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cdk.out-compliance-default")

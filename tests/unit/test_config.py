@@ -338,21 +338,28 @@ def test_app_reports_bad_config_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-# --- the README's configuration table is the model's -------------------------------------------------------
-def _readme_rows() -> list[tuple[str, str, str]]:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("<!-- config-table:start -->", 1)[1].split("<!-- config-table:end -->", 1)[0]
+# --- the configuration reference (docs/configuration.md) is the model's ---------------------------------------
+CONFIG_DOC = ROOT / "docs" / "configuration.md"
+TABLE_START, TABLE_END = "<!-- config-table:start -->", "<!-- config-table:end -->"
+
+
+def _documented_rows() -> list[tuple[str, ...]]:
+    text = CONFIG_DOC.read_text(encoding="utf-8")
+    assert text.count(TABLE_START) == 1 and text.count(TABLE_END) == 1, f"{CONFIG_DOC} needs one table between markers"
+    section = text.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0]
+    lines = section.strip().splitlines()
+    assert lines[:2] == ["| key | default | allowed |", "|---|---|---|"], lines[:2]
     rows = []
-    for line in section.strip().splitlines()[2:]:
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
         rows.append(tuple(c.strip("`") for c in cells))
     return rows
 
 
-def test_readme_configuration_table_matches_the_model():
+def test_configuration_reference_table_matches_the_model():
     expected = [(key, default, allowed.replace("|", "\\|")) for key, default, allowed in config.reference_rows()]
     table = "\n".join(f"| `{k}` | `{d}` | {a} |" for k, d, a in expected)
-    assert _readme_rows() == expected, f"the README's configuration table should read (after its header):\n{table}"
+    assert _documented_rows() == expected, f"the table in {CONFIG_DOC.name} should read (after its header):\n{table}"
 
 
 def test_known_regions_are_exactly_the_ones_cdk_has_facts_for():
