@@ -1,6 +1,6 @@
 """The documentation stays honest cheaply: the README stays a newcomer's page (short, showing the two commands CI
-and the pipeline run), and every relative link in the README, docs/ and benchmarks/ reaches an existing file and,
-when it names one, an existing heading (GitHub's anchor rules)."""
+and the pipeline run, listing every page of docs/), and every relative link in the README, docs/ and benchmarks/
+reaches an existing file and, when it names one, an existing heading (GitHub's anchor rules)."""
 
 from __future__ import annotations
 
@@ -76,6 +76,14 @@ def test_the_readme_shows_the_two_commands():
     blocks = re.findall(r"^```bash\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
     commands = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
     assert "make synth" in commands and "make test" in commands, "README.md must show `make synth` and `make test`"
+
+
+def test_every_docs_page_is_listed_in_the_readme():
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Where to go next", 1)[1].split("\n## ", 1)[0]
+    listed = {link.partition("#")[0] for line in section.splitlines() for link in LINK.findall(line)}
+    pages = {f"docs/{page.name}" for page in (ROOT / "docs").glob("*.md")}
+    assert not pages - listed, f"add a row to the README's 'Where to go next' table for: {sorted(pages - listed)}"
 
 
 def test_pages_are_found():
