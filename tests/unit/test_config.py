@@ -362,6 +362,23 @@ def test_configuration_reference_table_matches_the_model():
     assert _documented_rows() == expected, f"the table in {CONFIG_DOC.name} should read (after its header):\n{table}"
 
 
+def test_documented_error_example_is_what_the_loader_says():
+    """docs/configuration.md shows a two-mistake message; the values in it are parsed from the page, the message is
+    the loader's own, so the example cannot drift from the code."""
+    text = CONFIG_DOC.read_text(encoding="utf-8")
+    (example,) = re.findall(r"^```\n(invalid configuration in .*?)\n```", text, flags=re.MULTILINE | re.DOTALL)
+    raw = copy.deepcopy(BASE)
+    for key, value in re.findall(r"^  - datalake\.(\S+) = (\S+):", example, flags=re.MULTILINE):
+        node: Any = raw
+        *parents, leaf = re.sub(r"\[(\d+)\]", r".\1", key).split(".")
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node[leaf] = json.loads(value)
+    with pytest.raises(config.ConfigError) as raised:
+        config.from_dict(raw)
+    assert str(raised.value) == example
+
+
 def test_known_regions_are_exactly_the_ones_cdk_has_facts_for():
     from aws_cdk.region_info import RegionInfo
 
