@@ -200,6 +200,12 @@ class DeliveryOverrides(_Model):
     compression: Compression | None = _key(f"null or {_COMPRESSION_TEXT}", default=None)
 
 
+_COLUMN_TYPE_TEXT = (
+    "an Athena column type such as 'string', 'bigint', 'double', 'boolean', 'timestamp', 'decimal(38,2)', "
+    "'array<string>', 'map<string,bigint>' or 'struct<a:string,b:int>'"
+)
+
+
 class TableSpec(_Model):
     """One captured DynamoDB table: the unit of configuration, of the producer and of the lake."""
 
@@ -222,6 +228,7 @@ class TableSpec(_Model):
         "an object: column key as the transform writes it (e.g. 'total', 'shipTo.city') -> Athena type "
         "('string', 'bigint', 'double', 'boolean', 'decimal(38,2)', ...)",
         default_factory=dict,
+        item=_COLUMN_TYPE_TEXT,
     )
 
     @property
@@ -237,16 +244,12 @@ class TableSpec(_Model):
             if key_problem:
                 problems.append(("columns", _UNSET, f"the key {key!r} {key_problem}"))
             elif type_problem:
-                problems.append((f"columns.{key}", type_, f"must be {_COLUMN_TYPE_TEXT} ({type_problem})"))
+                problems.append(("columns" + _part(key), type_, f"must be {_COLUMN_TYPE_TEXT} ({type_problem})"))
         if problems:
             raise _Problems(problems)
         return self
 
 
-_COLUMN_TYPE_TEXT = (
-    "an Athena column type such as 'string', 'bigint', 'double', 'boolean', 'timestamp', 'decimal(38,2)', "
-    "'array<string>', 'map<string,bigint>' or 'struct<a:string,b:int>'"
-)
 # Glue and Athena limit column names (and so the JSON keys they map) to 255 characters
 # (https://docs.aws.amazon.com/athena/latest/ug/tables-databases-columns-names.html).
 _MAX_COLUMN_KEY = 255
@@ -424,14 +427,25 @@ class BackupConfig(_Model):
     def _daily_within_monthly(self) -> BackupConfig:
         # Both rules back up on the 1st of a month: a monthly point kept shorter than the daily one of the same
         # day would add nothing, so the setting is almost certainly a swap of the two.
-        if self.daily_retention_days > self.monthly_retention_days:
+        daily, monthly = self.daily_retention_days, self.monthly_retention_days
+        why = "monthly recovery points are meant to outlive daily ones"
+        if daily > monthly and "daily_retention_days" in self.model_fields_set:
             raise _Problems(
                 [
                     (
                         "daily_retention_days",
-                        self.daily_retention_days,
-                        f"must not exceed {CONTEXT_KEY}.backup.monthly_retention_days ({self.monthly_retention_days}):"
-                        " monthly recovery points are meant to be kept longer than daily ones",
+                        daily,
+                        f"must not exceed {CONTEXT_KEY}.backup.monthly_retention_days ({monthly}); {why}",
+                    )
+                ]
+            )
+        if daily > monthly:  # only monthly was set: it is what to change, measured against the daily default
+            raise _Problems(
+                [
+                    (
+                        "monthly_retention_days",
+                        monthly,
+                        f"must be at least {CONTEXT_KEY}.backup.daily_retention_days ({daily}, the default); {why}",
                     )
                 ]
             )
@@ -648,25 +662,31 @@ KNOWN_REGIONS = (
 
 
 # --- errors: pydantic's, in the project's one-line-per-key form ---------------------------------------------
+def _part(key: Any) -> str:
+    """One step of a key path: '[0]' for a list index, '.name' for a plain key, "['shipTo.city']" for any other."""
+    if isinstance(key, int):
+        return f"[{key}]"
+    return f".{key}" if re.fullmatch(r"[A-Za-z0-9_-]+", str(key)) else f"[{key!r}]"
+
+
 def _dotted(loc: tuple[Any, ...]) -> str:
-    out = CONTEXT_KEY
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
+    return CONTEXT_KEY + "".join(_part(part) for part in loc)
 
 
-def _field_at(loc: tuple[Any, ...]) -> FieldInfo | None:
+def _field_at(loc: tuple[Any, ...]) -> tuple[FieldInfo | None, bool]:
+    """The declared field at ``loc``, and whether ``loc`` points inside it (an entry of its list or mapping)."""
     model: Any = AppConfig
     field: FieldInfo | None = None
+    inside = False
     for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        fields = getattr(model, "model_fields", None)
-        if not fields or part not in fields:
-            return field if part in ("[key]",) else None
-        field = fields[part]
-        model = _model_of(field.annotation)
-    return field
+        fields = getattr(model, "model_fields", None) if model is not None else None
+        if isinstance(part, str) and fields and part in fields:
+            field, model, inside = fields[part], _model_of(fields[part].annotation), False
+        elif field is not None and (isinstance(part, int) or model is None):
+            inside = True  # a list index, or a key of a mapping (columns)
+        else:
+            return None, False
+    return field, inside
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -680,7 +700,7 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    parent = _field_at(loc[:-1]) if len(loc) > 1 else None
+    parent = _field_at(loc[:-1])[0] if len(loc) > 1 else None
     model = _model_of(parent.annotation) if parent else AppConfig
     return list(model.model_fields) if model else []
 
@@ -695,9 +715,11 @@ def _problem(error: Any) -> list[str]:
         allowed = _allowed_keys(loc)
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return [f"{where}: unknown key{hint}; allowed keys are {allowed}"]
+        if re.fullmatch(r"[A-Za-z0-9_-]+", str(loc[-1])):
+            return [f"{where}: unknown key{hint}; allowed keys are {allowed}"]
+        return [f"{_dotted(loc[:-1])}: unknown key {show(loc[-1])}{hint}; allowed keys are {allowed}"]
     if kind == "missing":
-        field = _field_at(loc)
+        field = _field_at(loc)[0]
         allowed = (field.json_schema_extra or {}).get("allowed", "set") if field else "set"  # type: ignore[union-attr]
         return [f"{where}: missing; must be {allowed}"]
     cause = (error.get("ctx") or {}).get("error")
@@ -708,15 +730,15 @@ def _problem(error: Any) -> list[str]:
                 lines.append(problem)
                 continue
             key, value, message = problem
-            at = f"{where}.{key}" if key and not key.startswith("[") else where + key
+            at = f"{where}.{key}" if key and not key.startswith("[") else where + key  # 'columns' + _part(...)
             lines.append(f"{at}: {message}" if value is _UNSET else f"{at} = {show(value)}: {message}")
         return lines
-    field = _field_at(loc)
+    field, inside = _field_at(loc)
     model = _model_of(field.annotation) if field else None
     if model is not None and kind in ("model_type", "dict_type", "model_attributes_type"):
         return [f"{where} = {show(error['input'])}: must be an object with keys {list(model.model_fields)}"]
     extra: dict[str, Any] = (field.json_schema_extra or {}) if field else {}  # type: ignore[assignment]
-    allowed = extra.get("item") if loc and isinstance(loc[-1], int) and "item" in extra else extra.get("allowed")
+    allowed = extra.get("item") if inside and "item" in extra else extra.get("allowed")
     if not allowed:
         allowed = error["msg"][0].lower() + error["msg"][1:]
     shape = f"; shaped {extra['shape']}" if "shape" in extra and kind == "string_pattern_mismatch" else ""
