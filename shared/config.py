@@ -4,7 +4,12 @@ Each key is declared once below (type, range, default, and the ``allowed`` text 
 README's configuration table show). Validation collects every problem and raises one :class:`ConfigError` with
 one line per bad key (``datalake.tables[0].stream.shard_count = 0: must be ...``), so a mistake never surfaces as
 a traceback from deep inside CDK. Checks that need several keys (name lengths, regions, the connection's
-account, concurrency) run after the per-key checks and name every key involved.
+account, concurrency) run after the per-key checks and name every key involved. A check within one object (the same
+e-mail twice, shard_count with mode ON_DEMAND, daily above monthly backup retention, column keys and types) runs
+once that object's own keys are valid, and a region is checked against the regions CDK knows on its own key, so no
+error is ever built from another bad value. A null is an error wherever the key cannot be null: app.py reads the
+CLI's context itself because jsii drops null-valued keys of context objects (see app.cli_context). No value can make
+the loader raise anything but ConfigError (tests/unit/test_config_errors.py feeds it mutated configurations).
 
 Overrides: the whole object lives under ``context.datalake`` in ``cdk.json``; any leaf can be overridden on the
 command line with a dotted key, e.g. ``-c datalake.tables.0.stream.shard_count=4`` or
@@ -302,7 +307,10 @@ def _parse_hive_type(text: str) -> str:
     if name in ("decimal", "varchar"):
         params = re.match(r"\((\d{1,5})(?:,(\d{1,5}))?\)", rest)
         numbers = [int(n) for n in params.groups() if n is not None] if params else []
-        if name == "decimal" and not (len(numbers) == 2 and 1 <= numbers[0] <= 38 and 0 <= numbers[1] <= numbers[0]):
+        # Athena: precision at most 38, scale optional (default 0), and no more digits after the point than in all
+        # (https://docs.aws.amazon.com/athena/latest/ug/data-types.html); VARCHAR's length is 1 to 65535 there too.
+        precision, scale = [*numbers, 0, 0][:2]
+        if name == "decimal" and not (len(numbers) in (1, 2) and 1 <= precision <= 38 and scale <= precision):
             raise ValueError("decimal is written decimal(precision,scale), precision 1-38, scale 0 to precision")
         if name == "varchar" and not (len(numbers) == 1 and 1 <= numbers[0] <= 65535):
             raise ValueError("varchar is written varchar(length), length 1-65535")
@@ -373,8 +381,9 @@ class NotificationConfig(_Model):
 
     @model_validator(mode="after")
     def _each_address_once(self) -> NotificationConfig:
-        # A topic subscribes an address once (CDK refuses a second subscription with a jsii traceback); the
-        # comparison ignores case because mail systems treat 'Ops@x.com' and 'ops@x.com' as one mailbox.
+        # CDK refuses a second subscription of one address to a topic (SubscriptionAlreadyExistsUnder, a jsii
+        # traceback). Case is ignored: domain names are case-insensitive (RFC 5321 section 2.4) and mail providers
+        # treat local parts alike in practice, so 'Ops@x.com' next to 'ops@x.com' would get every message twice.
         problems: list[tuple[str, Any, str] | str] = []
         for key in ("approval_emails", "alarm_emails"):
             first: dict[str, int] = {}

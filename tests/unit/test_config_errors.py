@@ -333,6 +333,7 @@ def test_column_types_the_catalog_cannot_declare_are_refused(type_):
         "string",
         "DECIMAL(38, 2)",
         "decimal(9,0)",
+        "decimal(15)",  # the scale is optional in Athena (0)
         "varchar(65535)",
         "array<struct<a:int,b:map<string,double>>>",
         "map<string,array<bigint>>",
