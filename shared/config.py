@@ -105,7 +105,7 @@ def show(value: Any) -> str:
 
 def _known_region(region: str) -> str:
     if region not in KNOWN_REGIONS:
-        close = difflib.get_close_matches(region, KNOWN_REGIONS, n=1)
+        close = difflib.get_close_matches(region.strip().lower(), KNOWN_REGIONS, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise _Problems([("", region, f"not a region this CDK version knows{hint}")])
     return region
@@ -751,7 +751,17 @@ def _problem(error: Any) -> list[str]:
     if not allowed:
         allowed = error["msg"][0].lower() + error["msg"][1:]
     shape = f"; shaped {extra['shape']}" if "shape" in extra and kind == "string_pattern_mismatch" else ""
-    return [f"{where} = {show(error['input'])}: must be {allowed}{shape}"]
+    return [f"{where} = {show(error['input'])}: must be {allowed}{shape}{_literal_hint(error)}"]
+
+
+def _literal_hint(error: Any) -> str:
+    """' (did you mean 'ON_DEMAND'?)' for a near miss of a fixed choice, such as 'on_demand'."""
+    if error["type"] != "literal_error" or not isinstance(error["input"], str):
+        return ""
+    choices = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected", "")))
+    by_case = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(error["input"].strip().lower(), list(by_case), n=1, cutoff=0.6)
+    return f" (did you mean '{by_case[close[0]]}'?)" if close else ""
 
 
 def from_dict(raw: Mapping[str, Any], origin: str = "cdk.json context") -> AppConfig:

@@ -235,6 +235,31 @@ def test_a_pack_listed_twice_is_refused():
     )
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "line"),
+    [
+        (
+            "tables.0.stream.mode",
+            "on_demand",
+            "datalake.tables[0].stream.mode = 'on_demand': must be one of ['PROVISIONED', 'ON_DEMAND'] (did you mean "
+            "'ON_DEMAND'?)",
+        ),
+        (
+            "compliance.packs",
+            ["awssolutions"],
+            f"datalake.compliance.packs[0] = 'awssolutions': must be one of {PACKS} (did you mean 'AwsSolutions'?)",
+        ),
+        (
+            "producer.region",
+            "EU-WEST-1",
+            "datalake.producer.region = 'EU-WEST-1': not a region this CDK version knows (did you mean 'eu-west-1'?)",
+        ),
+    ],
+)
+def test_a_near_miss_of_a_fixed_choice_gets_a_suggestion(key, value, line):
+    assert _only(_with(key, value)) == line
+
+
 # --- issue 20: every bound pinned, top-level and per-table --------------------------------------------------------
 def test_a_single_availability_zone_is_refused():
     assert _only(_with("network.availability_zones", ["eu-west-1a"])) == (
