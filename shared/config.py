@@ -716,7 +716,8 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
 
 def _problem(error: Any) -> list[str]:
     loc = tuple(error["loc"])
-    if loc and loc[-1] == "[key]":  # a key of a str -> str mapping (columns) that is not a string
+    if len(loc) > 2 and loc[-1] == "[key]" and _field_at(loc[:-2])[1] is False and _field_at(loc[:-2])[0]:
+        # A key of a str -> str mapping (columns) that is not a string; pydantic marks it with a '[key]' step.
         return [f"{_dotted(loc[:-2])}: the key {show(loc[-2])} must be a string"]
     where = _dotted(loc)
     kind = error["type"]

@@ -458,7 +458,9 @@ def _check(error: config.ConfigError) -> None:
         assert "\n" not in line and line.strip() == line, line
         assert line.startswith(("datalake", "-c ", "context key", "sandbox_")), line
         key = re.split(r" = |: ", line, maxsplit=1)[0]
-        assert line.startswith("-c ") or not ("[key]" in key or ".." in key or key.endswith(".")), line
+        # Pydantic's own markers never show (a user's key is quoted: columns['[key]']).
+        unquoted = re.sub(r"\['[^']*'\]", "", key)
+        assert line.startswith("-c ") or not ("[key]" in unquoted or ".." in unquoted or unquoted.endswith(".")), line
 
 
 @FUZZ
@@ -496,3 +498,20 @@ def test_any_command_line_override_is_a_config_error_at_worst(overrides):
         config.load(context, {config.CONTEXT_KEY: BASE})
     except config.ConfigError as error:
         _check(error)
+
+
+TYPE_TEXT = st.text(alphabet="<>,:() abcdeilmnprstugxy0123456789_", max_size=30) | st.sampled_from(
+    ["array<", "map<string,", "struct<a:", "decimal(38,", "varchar(", "struct<a:int,b:array<map<string,int>>>"]
+)
+
+
+@FUZZ
+@given(st.dictionaries(st.text(max_size=6) | st.sampled_from(["_x", "a.b", "%2E", ""]), TYPE_TEXT, max_size=3))
+def test_any_columns_object_is_accepted_whole_or_refused_in_lines(columns):
+    try:
+        spec = config.from_dict(_with("tables.0.columns", columns)).tables[0]
+    except config.ConfigError as error:
+        _check(error)
+        return
+    # What the model accepts, the catalog and the views can declare.
+    assert [trino_type(c.type) for c in table_columns(spec)]
