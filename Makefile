@@ -31,7 +31,8 @@ help:
 
 # A .venv left by an unsupported Python (or a moved checkout) is rebuilt instead of failing later.
 $(PY_STAMP): pyproject.toml
-	@$(PYTHON) -c '$(SUPPORTED_PYTHON)' || { echo "error: '$(PYTHON)' is $$($(PYTHON) --version 2>&1); this project needs Python >= 3.11: run 'make PYTHON=python3.11 ...' (or 3.12/3.13)" >&2; exit 1; }
+	@command -v '$(PYTHON)' >/dev/null || { echo "error: PYTHON=$(PYTHON) was not found on PATH; this project needs Python >= 3.11: run 'make PYTHON=python3.11 ...' (or 3.12/3.13)" >&2; exit 1; }
+	@'$(PYTHON)' -c '$(SUPPORTED_PYTHON)' 2>/dev/null || { echo "error: PYTHON=$(PYTHON) is $$('$(PYTHON)' --version 2>&1 | head -1); this project needs Python >= 3.11: run 'make PYTHON=python3.11 ...' (or 3.12/3.13)" >&2; exit 1; }
 	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c '$(SUPPORTED_PYTHON)' 2>/dev/null; then echo "rebuilding $(VENV): it was made by an unsupported or missing Python"; rm -rf $(VENV); fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -46,9 +47,19 @@ $(NODE_STAMP): package.json package-lock.json
 install: $(PY_STAMP) $(NODE_STAMP)
 
 # cdk synth exits 1 on any unacknowledged cdk-nag finding; the per-stage JUnit reports are written either way.
+# The whole app is synthesized and written to cdk.out whichever stacks are named; naming the one top-level stack
+# the CLI would show keeps it from printing "Supply a stack id (Pipeline, cross-region-stack-...) to display its
+# template" when CDK Pipelines adds a cross-region support stack (aws-cdk 2.1148.1: cdk-toolkit.js synth(), which
+# prints that for more than one selected stack; `cdk synth` selects a named stack exclusively).
+# --no-notices: the CLI would otherwise print its online notices after a successful synth.
+# The CLI's "<app>: Subprocess exited with error N" is dropped (the app has said why): after a configuration
+# error (the app exits 2) only make's own line follows the errors.
+SYNTH_NOISE := match($$0, /Subprocess exited with error [0-9]+/) { app = substr($$0, RSTART + 29, RLENGTH - 29); next } \
+  { print; fflush() } END { exit app + 0 }
 synth: install
 	@rm -rf cdk.out
-	@status=0; cdk synth --quiet || status=$$?; \
+	@status=0; app=0; { cdk synth --quiet --no-notices Pipeline 2>&1 1>&3 3>&- | awk '$(SYNTH_NOISE)' >&2; } 3>&1 \
+	    || { codes=("$${PIPESTATUS[@]}"); status=$${codes[0]}; app=$${codes[1]}; }; \
 	  nag=0; if [ -f cdk.out/manifest.json ]; then $(BIN)/python -m pipeline.nag_report junit --assembly cdk.out --out reports/nag || nag=$$?; fi; \
 	  [ $$status -ne 0 ] || status=$$nag; \
 	  if [ $$status -eq 0 ]; then \
@@ -56,6 +67,8 @@ synth: install
 	    echo "cdk-nag report: cdk.out/validation-report.json, reports/nag/*.xml (JUnit, one file per stage)"; \
 	  elif [ -f cdk.out/validation-report.json ]; then \
 	    echo "synth failed: cdk-nag findings above; details in cdk.out/validation-report.json and reports/nag/*.xml" >&2; \
+	  elif [ $$app -eq 2 ]; then \
+	    :; \
 	  else \
 	    echo "synth failed before any template was written (see the message above)" >&2; \
 	  fi; \

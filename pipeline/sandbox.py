@@ -23,4 +23,4 @@ class SandboxStage(Stage):
         self.data_lake = DataLakeStack(self, "DataLake", cfg=cfg, stack_name=f"{cfg.prefix}-sandbox-datalake")
         self.producer = ProducerStack(self, "ChangeCapture", cfg=cfg, stack_name=f"{cfg.prefix}-sandbox-capture")
         # No construct references (the names come from shared.naming), only the order: bucket and key first.
-        self.producer.add_dependency(self.data_lake)
+        self.producer.add_stack_dependency(self.data_lake)

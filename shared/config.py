@@ -4,7 +4,12 @@ Each key is declared once below (type, range, default, and the ``allowed`` text 
 README's configuration table show). Validation collects every problem and raises one :class:`ConfigError` with
 one line per bad key (``datalake.tables[0].stream.shard_count = 0: must be ...``), so a mistake never surfaces as
 a traceback from deep inside CDK. Checks that need several keys (name lengths, regions, the connection's
-account, concurrency) run after the per-key checks and name every key involved.
+account, concurrency) run after the per-key checks and name every key involved. A check within one object (the same
+e-mail twice, shard_count with mode ON_DEMAND, daily above monthly backup retention, column keys and types) runs
+once that object's own keys are valid, and a region is checked against the regions CDK knows on its own key, so no
+error is ever built from another bad value. A null is an error wherever the key cannot be null: app.py reads the
+CLI's context itself because jsii drops null-valued keys of context objects (see app.cli_context). No value can make
+the loader raise anything but ConfigError (tests/unit/test_config_errors.py feeds it mutated configurations).
 
 Overrides: the whole object lives under ``context.datalake`` in ``cdk.json``; any leaf can be overridden on the
 command line with a dotted key, e.g. ``-c datalake.tables.0.stream.shard_count=4`` or
@@ -22,7 +27,17 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from shared import naming
@@ -42,11 +57,6 @@ FIREHOSE_INVOCATIONS_PER_SHARD = 5
 FIREHOSE_PROCESSOR_BUFFER_SECONDS = 60
 NAG_PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321", "Serverless")
 
-_ATHENA_TYPE = re.compile(
-    r"^(string|boolean|tinyint|smallint|int|integer|bigint|double|float|date|timestamp"
-    r"|decimal\(([1-9]|[12]\d|3[0-8]),\s*([0-9]|[12]\d|3[0-8])\)|varchar\(\d{1,5}\)|(array|map|struct)<.+>)$"
-)
-
 
 class ConfigError(ValueError):
     """One or more configuration values are invalid; ``problems`` holds one line per bad key."""
@@ -57,9 +67,12 @@ class ConfigError(ValueError):
         super().__init__(f"invalid configuration in {origin} '{CONTEXT_KEY}' ({len(problems)}):\n{lines}")
 
 
-def _key(allowed: str, **kwargs: Any) -> Any:
-    """A declared key: ``allowed`` is the one text users see, in errors and in the README table."""
-    return Field(json_schema_extra={"allowed": allowed}, **kwargs)
+def _key(allowed: str, *, item: str | None = None, shape: str | None = None, **kwargs: Any) -> Any:
+    """A declared key: ``allowed`` is the one text users see, in errors and in the README table. ``item`` is what
+    one entry of a list must be (an error names the entry by its index); ``shape`` is added to an error when the
+    value has the wrong form (e.g. an ARN's fields)."""
+    extra = {"allowed": allowed} | ({"item": item} if item else {}) | ({"shape": shape} if shape else {})
+    return Field(json_schema_extra=extra, **kwargs)
 
 
 def _int(low: int, high: int, default: int | None, why: str = "") -> Any:
@@ -71,9 +84,38 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", regex_engine="python-re")
 
 
+_UNSET: Any = object()
+
+
+class _Problems(ValueError):
+    """What a validator found, one entry per bad key: ``(key, value, message)`` with ``key`` relative to where the
+    validator runs ('' for the value itself, 'columns.total', 'alarm_emails[1]') and ``value`` the offending value
+    (or _UNSET when the line is about the key, not a value), or a complete line."""
+
+    def __init__(self, problems: list[tuple[str, Any, str] | str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(p if isinstance(p, str) else p[2] for p in problems))
+
+
+def show(value: Any) -> str:
+    """A value as an error shows it: JSON's null for None (users write JSON), Python's repr otherwise (it quotes
+    strings, so an empty or blank value stays visible)."""
+    return "null" if value is None else repr(value)
+
+
+def _known_region(region: str) -> str:
+    if region not in KNOWN_REGIONS:
+        close = difflib.get_close_matches(region.strip().lower(), KNOWN_REGIONS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise _Problems([("", region, f"not a region this CDK version knows{hint}")])
+    return region
+
+
 # --- leaf types ------------------------------------------------------------------------------------------
 Account = Annotated[StrictStr, Field(pattern=r"^\d{12}$")]
-Region = Annotated[StrictStr, Field(pattern=r"^[a-z]{2,4}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
+# Checked against the regions CDK knows (a typo gets one line with a suggestion, and the checks that compare
+# regions never run on it, so no second error is built from the typo).
+Region = Annotated[StrictStr, AfterValidator(_known_region)]
 Email = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")]
 Attribute = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_.-]{1,255}$")]
 KeyType = Literal["S", "N", "B"]
@@ -128,6 +170,22 @@ class StreamSettings(_Model):
     shard_count: StrictInt = _int(1, 500, 10, "provisioned mode")
     retention_hours: StrictInt = _int(24, 8760, 24, "how long a broken delivery may last before changes are lost")
 
+    @model_validator(mode="after")
+    def _shards_only_when_provisioned(self) -> StreamSettings:
+        # An on-demand stream sizes itself: a count given with it would be dropped without a word.
+        if self.mode == "ON_DEMAND" and "shard_count" in self.model_fields_set:
+            raise _Problems(
+                [
+                    (
+                        "shard_count",
+                        self.shard_count,
+                        "applies only to mode 'PROVISIONED'; with mode 'ON_DEMAND' Kinesis sizes the stream "
+                        "itself: remove shard_count or set mode to 'PROVISIONED'",
+                    )
+                ]
+            )
+        return self
+
 
 Compression = Literal["GZIP", "HADOOP_SNAPPY", "UNCOMPRESSED"]
 _COMPRESSION_TEXT = "one of ['GZIP', 'HADOOP_SNAPPY', 'UNCOMPRESSED']"
@@ -145,6 +203,12 @@ class DeliveryOverrides(_Model):
     buffer_interval_seconds: StrictInt | None = _key("null or a whole number from 0 to 900", default=None, ge=0, le=900)
     buffer_size_mib: StrictInt | None = _key("null or a whole number from 1 to 128", default=None, ge=1, le=128)
     compression: Compression | None = _key(f"null or {_COMPRESSION_TEXT}", default=None)
+
+
+_COLUMN_TYPE_TEXT = (
+    "an Athena column type such as 'string', 'bigint', 'double', 'boolean', 'timestamp', 'decimal(38,2)', "
+    "'array<string>', 'map<string,bigint>' or 'struct<a:string,b:int>'"
+)
 
 
 class TableSpec(_Model):
@@ -165,10 +229,11 @@ class TableSpec(_Model):
     sort_key_type: KeyType = _key(_KEY_TYPE_TEXT, default="S")
     stream: StreamSettings = _key("an object (see stream.*)", default_factory=StreamSettings)
     delivery: DeliveryOverrides = _key("an object (see tables[].delivery.*)", default_factory=DeliveryOverrides)
-    columns: dict[Annotated[StrictStr, Field(min_length=1, max_length=255)], StrictStr] = _key(
+    columns: dict[StrictStr, StrictStr] = _key(
         "an object: column key as the transform writes it (e.g. 'total', 'shipTo.city') -> Athena type "
         "('string', 'bigint', 'double', 'boolean', 'decimal(38,2)', ...)",
         default_factory=dict,
+        item=_COLUMN_TYPE_TEXT,
     )
 
     @property
@@ -176,15 +241,100 @@ class TableSpec(_Model):
         return (self.partition_key,) + ((self.sort_key,) if self.sort_key else ())
 
     @model_validator(mode="after")
-    def _column_types(self) -> TableSpec:
-        bad = {k: v for k, v in self.columns.items() if not _ATHENA_TYPE.match(v.strip().lower())}
-        if bad:
-            key, value = next(iter(bad.items()))
-            raise ValueError(
-                f"@columns.{key}={value!r}@must be an Athena column type such as 'string', 'bigint', 'double', "
-                "'boolean', 'timestamp' or 'decimal(38,2)'"
-            )
+    def _columns(self) -> TableSpec:
+        problems: list[tuple[str, Any, str] | str] = []
+        for key, type_ in self.columns.items():
+            key_problem = _column_key_problem(key)
+            type_problem = _hive_type_problem(type_)
+            if key_problem:
+                problems.append(("columns", _UNSET, f"the key {key!r} {key_problem}"))
+            elif type_problem:
+                problems.append(("columns" + _part(key), type_, f"must be {_COLUMN_TYPE_TEXT} ({type_problem})"))
+        if problems:
+            raise _Problems(problems)
         return self
+
+
+# Glue and Athena limit column names (and so the JSON keys they map) to 255 characters
+# (https://docs.aws.amazon.com/athena/latest/ug/tables-databases-columns-names.html).
+_MAX_COLUMN_KEY = 255
+
+
+def _column_key_problem(key: str) -> str | None:
+    """Why ``key`` can never be a key the transform writes (docs/transform-contract.md, "Column names"), or None."""
+    if not key.strip():
+        return "is empty: a column key is 1-255 characters, the key as the transform writes it, e.g. 'total'"
+    if len(key) > _MAX_COLUMN_KEY:
+        return f"is {len(key)} characters: a column key has at most {_MAX_COLUMN_KEY} (Glue's column name limit)"
+    if key.startswith("_"):
+        # The transform writes a top-level attribute '_x' as '%5Fx': '_' starts only its metadata columns.
+        return (
+            "starts with '_', which only the transform's metadata columns do (every table has them, see "
+            f"docs/transform-contract.md): an item attribute {key!r} is written '%5F{key[1:]}', use that key"
+        )
+    if "" in key.split("."):
+        return (
+            "has an empty part between dots: '.' joins a map's keys ('shipTo.city'); a dot inside an attribute "
+            "name is written '%2E'"
+        )
+    if re.search(r"%(?![0-9A-Fa-f]{2})", key):
+        return "has a '%' that starts no escape: the transform writes '%' as '%25' and '.' inside a name as '%2E'"
+    return None
+
+
+# Hive DDL types Athena accepts for a JSON table's columns, nested as deep as needed; checked here so a type that
+# the views cannot translate (consumer/columns.trino_type) never reaches synth.
+_PRIMITIVE_TYPES = frozenset(
+    ("string", "boolean", "tinyint", "smallint", "int", "integer", "bigint", "double", "float", "date", "timestamp")
+)
+
+
+def _hive_type_problem(text: str) -> str | None:
+    """None if ``text`` is a column type this app declares, else what is wrong with it."""
+    try:
+        rest = _parse_hive_type(re.sub(r"\s+", "", text.lower()))
+    except ValueError as error:
+        return str(error)
+    return f"unexpected {rest!r} after the type" if rest else None
+
+
+def _parse_hive_type(text: str) -> str:
+    """Read one type at the start of ``text`` (lower case, no spaces); return what follows it."""
+    name = re.match(r"[a-z]*", text).group(0)  # type: ignore[union-attr]
+    rest = text[len(name) :]
+    if name in _PRIMITIVE_TYPES:
+        return rest
+    if name in ("decimal", "varchar"):
+        params = re.match(r"\((\d{1,5})(?:,(\d{1,5}))?\)", rest)
+        numbers = [int(n) for n in params.groups() if n is not None] if params else []
+        # Athena: precision at most 38, scale optional (default 0), and no more digits after the point than in all
+        # (https://docs.aws.amazon.com/athena/latest/ug/data-types.html); VARCHAR's length is 1 to 65535 there too.
+        precision, scale = [*numbers, 0, 0][:2]
+        if name == "decimal" and not (len(numbers) in (1, 2) and 1 <= precision <= 38 and scale <= precision):
+            raise ValueError("decimal is written decimal(precision,scale), precision 1-38, scale 0 to precision")
+        if name == "varchar" and not (len(numbers) == 1 and 1 <= numbers[0] <= 65535):
+            raise ValueError("varchar is written varchar(length), length 1-65535")
+        return rest[params.end() :]  # type: ignore[union-attr]
+    if name not in ("array", "map", "struct") or not rest.startswith("<"):
+        raise ValueError(f"{name or text!r} is not a type")
+    rest, parts = rest[1:], 0
+    while True:
+        if name == "struct":
+            field = re.match(r"[a-z0-9_]+:", rest)
+            if not field:
+                raise ValueError("a struct's fields are written name:type, the name of [a-z0-9_]")
+            rest = rest[field.end() :]
+        if name == "map" and parts == 0 and re.match(r"[a-z]*", rest).group(0) not in _PRIMITIVE_TYPES:  # type: ignore[union-attr]
+            raise ValueError("a map's key type must be a primitive type such as 'string'")
+        rest, parts = _parse_hive_type(rest), parts + 1
+        if rest.startswith(","):
+            rest = rest[1:]
+            continue
+        if not rest.startswith(">"):
+            raise ValueError(f"{name}<...> is not closed with '>'")
+        if (name, parts) not in (("array", 1), ("map", 2)) and name != "struct":
+            raise ValueError("array<T> takes one type, map<K,V> two")
+        return rest[1:]
 
 
 class TransformConfig(_Model):
@@ -202,7 +352,8 @@ class TransformConfig(_Model):
 class NetworkConfig(_Model):
     vpc_cidr: StrictStr = _key("a private IPv4 CIDR with a prefix from /16 to /24", default="10.40.0.0/24")
     availability_zones: tuple[StrictStr, ...] = _key(
-        "2 to 6 distinct zones of the producer region, e.g. ['eu-west-1a', 'eu-west-1b'] (explicit: no lookups)"
+        "2 to 6 distinct zones of the producer region, e.g. ['eu-west-1a', 'eu-west-1b'] (explicit: no lookups)",
+        item="a zone name such as 'eu-west-1a'",
     )
 
     @model_validator(mode="after")
@@ -213,13 +364,37 @@ class NetworkConfig(_Model):
         except ValueError:
             ok = False
         if not ok:
-            raise ValueError(f"@vpc_cidr={self.vpc_cidr!r}@must be a private IPv4 CIDR with a prefix from /16 to /24")
+            raise _Problems([("vpc_cidr", self.vpc_cidr, "must be a private IPv4 CIDR with a prefix from /16 to /24")])
         return self
 
 
+_EMAIL_TEXT = "an e-mail address such as 'ops@example.com'"
+
+
 class NotificationConfig(_Model):
-    approval_emails: tuple[Email, ...] = _key("a list of e-mail addresses subscribed to the approval topic", default=())
-    alarm_emails: tuple[Email, ...] = _key("a list of e-mail addresses subscribed to the alarm topic", default=())
+    approval_emails: tuple[Email, ...] = _key(
+        "a list of e-mail addresses subscribed to the approval topic", default=(), item=_EMAIL_TEXT
+    )
+    alarm_emails: tuple[Email, ...] = _key(
+        "a list of e-mail addresses subscribed to the alarm topic", default=(), item=_EMAIL_TEXT
+    )
+
+    @model_validator(mode="after")
+    def _each_address_once(self) -> NotificationConfig:
+        # CDK refuses a second subscription of one address to a topic (SubscriptionAlreadyExistsUnder, a jsii
+        # traceback). Case is ignored: domain names are case-insensitive (RFC 5321 section 2.4) and mail providers
+        # treat local parts alike in practice, so 'Ops@x.com' next to 'ops@x.com' would get every message twice.
+        problems: list[tuple[str, Any, str] | str] = []
+        for key in ("approval_emails", "alarm_emails"):
+            first: dict[str, int] = {}
+            for i, email in enumerate(getattr(self, key)):
+                j = first.setdefault(email.lower(), i)
+                if j != i:
+                    same = f"{key}[{j}]" + (f" ({getattr(self, key)[j]!r})" if getattr(self, key)[j] != email else "")
+                    problems.append((f"{key}[{i}]", email, f"the same address as {same}; list each address once"))
+        if problems:
+            raise _Problems(problems)
+        return self
 
 
 class ReplicaConfig(_Model):
@@ -251,13 +426,53 @@ class BackupConfig(_Model):
     copy_to_vault_arn: (
         Annotated[StrictStr, Field(pattern=r"^arn:aws[a-z-]*:backup:[a-z0-9-]+:\d{12}:backup-vault:[A-Za-z0-9_.-]+$")]
         | None
-    ) = _key("null or a backup vault ARN in another account to copy every recovery point to", default=None)
+    ) = _key(
+        "null or a backup vault ARN in another account to copy every recovery point to",
+        default=None,
+        shape="'arn:aws:backup:<region>:<12-digit account>:backup-vault:<vault name>'",
+    )
+
+    @model_validator(mode="after")
+    def _daily_within_monthly(self) -> BackupConfig:
+        # Both rules back up on the 1st of a month: a monthly point kept shorter than the daily one of the same
+        # day would add nothing, so the setting is almost certainly a swap of the two.
+        daily, monthly = self.daily_retention_days, self.monthly_retention_days
+        why = "monthly recovery points are meant to outlive daily ones"
+        if daily > monthly and "daily_retention_days" in self.model_fields_set:
+            raise _Problems(
+                [
+                    (
+                        "daily_retention_days",
+                        daily,
+                        f"must not exceed {CONTEXT_KEY}.backup.monthly_retention_days ({monthly}); {why}",
+                    )
+                ]
+            )
+        if daily > monthly:  # only monthly was set: it is what to change, measured against the daily default
+            raise _Problems(
+                [
+                    (
+                        "monthly_retention_days",
+                        monthly,
+                        f"must be at least {CONTEXT_KEY}.backup.daily_retention_days ({daily}, the default); {why}",
+                    )
+                ]
+            )
+        return self
 
 
 class ComplianceConfig(_Model):
     packs: tuple[Literal[NAG_PACKS], ...] = _key(  # type: ignore[valid-type]
-        f"a non-empty list of {list(NAG_PACKS)}", default=NAG_PACKS, min_length=1
+        f"a non-empty list of {list(NAG_PACKS)}", default=NAG_PACKS, min_length=1, item=f"one of {list(NAG_PACKS)}"
     )
+
+    @model_validator(mode="after")
+    def _each_pack_once(self) -> ComplianceConfig:
+        # A pack registered twice on the App would report every finding twice.
+        repeated = [(f"packs[{i}]", p, "listed twice") for i, p in enumerate(self.packs) if p in self.packs[:i]]
+        if repeated:
+            raise _Problems(repeated)  # type: ignore[arg-type]
+        return self
 
 
 class AppConfig(_Model):
@@ -297,33 +512,33 @@ class AppConfig(_Model):
     def for_sandbox(self, account: str, region: str | None = None, prefix: str | None = None) -> AppConfig:
         """The same app, both halves in one developer account (same-account mode), optionally under a
         per-developer prefix so several developers (or a redeploy after a deletion) never collide."""
+        origin = "sandbox (-c sandbox_account/sandbox_region/sandbox_prefix)"
         region = region or self.producer.region
-        raw = self.model_dump(mode="json")
+        try:
+            _known_region(region)
+        except _Problems as error:  # one line naming the context key the user set, not two derived ones
+            raise ConfigError([f"{SANDBOX_REGION_KEY} = {show(region)}: {error}"], origin) from None
+        # Only what was set: a default written out would count as set (e.g. shard_count with ON_DEMAND).
+        raw = self.model_dump(mode="json", exclude_unset=True)
         env = {"account": account, "region": region}
         raw.update(consumer=env, producer=env, prefix=prefix or self.prefix)
         raw["network"]["availability_zones"] = [
             region + z[len(self.producer.region) :] for z in self.network.availability_zones
         ]
-        return from_dict(raw, origin="sandbox (-c sandbox_account/sandbox_region/sandbox_prefix)")
+        return from_dict(raw, origin=origin)
 
     @model_validator(mode="after")
     def _whole(self) -> AppConfig:
-        problems = list(_cross_checks(self))
+        problems: list[tuple[str, Any, str] | str] = list(_cross_checks(self))
         if problems:
-            raise ValueError("\n".join(problems))
+            raise _Problems(problems)
         return self
 
 
 # --- checks that span several keys ------------------------------------------------------------------------
 def _cross_checks(cfg: AppConfig) -> Iterator[str]:
     c = CONTEXT_KEY
-    known = KNOWN_REGIONS
-    for where in ("tooling", "consumer", "producer"):
-        region = getattr(cfg, where).region
-        if region not in known:
-            close = difflib.get_close_matches(region, known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            yield f"{c}.{where}.region = {region!r}: not a region this CDK version knows{hint}"
+    # Every region is known here (an unknown one fails its own key first), so no line below is built from a typo.
     if cfg.consumer.region != cfg.producer.region:
         # Firehose, the bucket and the key policy's kms:ViaService are wired for one region; not validated
         # across regions, so refused rather than deployed half-working.
@@ -456,25 +671,31 @@ KNOWN_REGIONS = (
 
 
 # --- errors: pydantic's, in the project's one-line-per-key form ---------------------------------------------
+def _part(key: Any) -> str:
+    """One step of a key path: '[0]' for a list index, '.name' for a plain key, "['shipTo.city']" for any other."""
+    if isinstance(key, int):
+        return f"[{key}]"
+    return f".{key}" if re.fullmatch(r"[A-Za-z0-9_-]+", str(key)) else f"[{key!r}]"
+
+
 def _dotted(loc: tuple[Any, ...]) -> str:
-    out = CONTEXT_KEY
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
+    return CONTEXT_KEY + "".join(_part(part) for part in loc)
 
 
-def _field_at(loc: tuple[Any, ...]) -> FieldInfo | None:
+def _field_at(loc: tuple[Any, ...]) -> tuple[FieldInfo | None, bool]:
+    """The declared field at ``loc``, and whether ``loc`` points inside it (an entry of its list or mapping)."""
     model: Any = AppConfig
     field: FieldInfo | None = None
+    inside = False
     for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        fields = getattr(model, "model_fields", None)
-        if not fields or part not in fields:
-            return field if part in ("[key]",) else None
-        field = fields[part]
-        model = _model_of(field.annotation)
-    return field
+        fields = getattr(model, "model_fields", None) if model is not None else None
+        if isinstance(part, str) and fields and part in fields:
+            field, model, inside = fields[part], _model_of(fields[part].annotation), False
+        elif field is not None and (isinstance(part, int) or model is None):
+            inside = True  # a list index, or a key of a mapping (columns)
+        else:
+            return None, False
+    return field, inside
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -488,48 +709,66 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    parent = _field_at(loc[:-1]) if len(loc) > 1 else None
+    parent = _field_at(loc[:-1])[0] if len(loc) > 1 else None
     model = _model_of(parent.annotation) if parent else AppConfig
     return list(model.model_fields) if model else []
 
 
 def _problem(error: Any) -> list[str]:
     loc = tuple(error["loc"])
+    if len(loc) > 2 and loc[-1] == "[key]" and _field_at(loc[:-2])[1] is False and _field_at(loc[:-2])[0]:
+        # A key of a str -> str mapping (columns) that is not a string; pydantic marks it with a '[key]' step.
+        return [f"{_dotted(loc[:-2])}: the key {show(loc[-2])} must be a string"]
     where = _dotted(loc)
     kind = error["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc)
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return [f"{where}: unknown key{hint}; allowed keys are {allowed}"]
+        if re.fullmatch(r"[A-Za-z0-9_-]+", str(loc[-1])):
+            return [f"{where}: unknown key{hint}; allowed keys are {allowed}"]
+        return [f"{_dotted(loc[:-1])}: unknown key {show(loc[-1])}{hint}; allowed keys are {allowed}"]
     if kind == "missing":
-        field = _field_at(loc)
+        field = _field_at(loc)[0]
         allowed = (field.json_schema_extra or {}).get("allowed", "set") if field else "set"  # type: ignore[union-attr]
         return [f"{where}: missing; must be {allowed}"]
-    if kind == "value_error":
+    cause = (error.get("ctx") or {}).get("error")
+    if kind == "value_error" and isinstance(cause, _Problems):
         lines = []
-        for line in str(error["ctx"]["error"]).split("\n"):
-            if line.startswith("@"):  # "@key=value@message": a model validator naming one of its own keys
-                _, key_value, message = line.split("@", 2)
-                key, value = key_value.split("=", 1)
-                lines.append(f"{where}.{key} = {value}: {message}")
-            else:
-                lines.append(line)
+        for problem in cause.problems:
+            if isinstance(problem, str):
+                lines.append(problem)
+                continue
+            key, value, message = problem
+            at = f"{where}.{key}" if key and not key.startswith("[") else where + key  # 'columns' + _part(...)
+            lines.append(f"{at}: {message}" if value is _UNSET else f"{at} = {show(value)}: {message}")
         return lines
-    field = _field_at(loc)
+    field, inside = _field_at(loc)
     model = _model_of(field.annotation) if field else None
     if model is not None and kind in ("model_type", "dict_type", "model_attributes_type"):
-        return [f"{where} = {error['input']!r}: must be an object with keys {list(model.model_fields)}"]
-    allowed = (field.json_schema_extra or {}).get("allowed") if field else None  # type: ignore[union-attr]
+        return [f"{where} = {show(error['input'])}: must be an object with keys {list(model.model_fields)}"]
+    extra: dict[str, Any] = (field.json_schema_extra or {}) if field else {}  # type: ignore[assignment]
+    allowed = extra.get("item") if inside and "item" in extra else extra.get("allowed")
     if not allowed:
         allowed = error["msg"][0].lower() + error["msg"][1:]
-    return [f"{where} = {error['input']!r}: must be {allowed}"]
+    shape = f"; shaped {extra['shape']}" if "shape" in extra and kind == "string_pattern_mismatch" else ""
+    return [f"{where} = {show(error['input'])}: must be {allowed}{shape}{_literal_hint(error)}"]
+
+
+def _literal_hint(error: Any) -> str:
+    """' (did you mean 'ON_DEMAND'?)' for a near miss of a fixed choice, such as 'on_demand'."""
+    if error["type"] != "literal_error" or not isinstance(error["input"], str):
+        return ""
+    choices = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected", "")))
+    by_case = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(error["input"].strip().lower(), list(by_case), n=1, cutoff=0.6)
+    return f" (did you mean '{by_case[close[0]]}'?)" if close else ""
 
 
 def from_dict(raw: Mapping[str, Any], origin: str = "cdk.json context") -> AppConfig:
     """Validate ``raw`` (the ``datalake`` context object) and build the config, or raise ConfigError."""
     if not isinstance(raw, Mapping):
-        raise ConfigError([f"{CONTEXT_KEY} = {raw!r}: must be an object (see cdk.json)"], origin)
+        raise ConfigError([f"{CONTEXT_KEY} = {show(raw)}: must be an object (see cdk.json)"], origin)
     try:
         return AppConfig.model_validate(raw)
     except ValidationError as error:
@@ -560,24 +799,36 @@ def merge_overrides(base: Mapping[str, Any], context: Mapping[str, Any]) -> dict
     """Apply ``datalake.a.b=value`` context keys on top of the ``datalake`` object (a number in the path indexes a
     list, e.g. ``datalake.tables.0.stream.shard_count``)."""
     merged: dict[str, Any] = copy.deepcopy(dict(base))
+    problems = []
     for key in sorted(k for k in context if k.startswith(CONTEXT_KEY + ".")):
         path = key.split(".")[1:]
         node: Any = merged
-        for part in path[:-1]:
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-                continue
-            child = node.get(part) if isinstance(node, dict) else None
+        for depth, part in enumerate(path):
+            if isinstance(node, list) and not (part.isdigit() and int(part) < len(node)):
+                # A list is indexed, never grown: a wrong index would otherwise end in a traceback.
+                where = _dotted(tuple(int(p) if p.isdigit() else p for p in path[:depth]))
+                problems.append(
+                    f"-c {key}: {where} is a list of {len(node)} item(s); the part after it must be an index "
+                    f"from 0 to {len(node) - 1}, not {part!r}"
+                    if node
+                    else f"-c {key}: {where} is an empty list; set the whole list instead, e.g. -c {where}='[...]'"
+                )
+                break
+            if not part:
+                problems.append(f"-c {key}: a dotted key has no empty parts; e.g. -c {CONTEXT_KEY}.prefix=team")
+                break
+            slot: Any = int(part) if isinstance(node, list) else part
+            if depth == len(path) - 1:
+                current = node[slot] if isinstance(node, list) else node.get(part)
+                # A string leaf stays a string: '-c datalake.producer.account=012345678901' is not a number.
+                node[slot] = context[key] if isinstance(current, str) else _parse_override(context[key])
+                break
+            child = node[slot] if isinstance(node, list) else node.get(part)
             if not isinstance(child, dict | list):
-                child = node[part] = {}
+                child = node[slot] = {}
             node = child
-        leaf = path[-1]
-        value = context[key]
-        if isinstance(node, list) and leaf.isdigit() and int(leaf) < len(node):
-            node[int(leaf)] = _parse_override(value)
-            continue
-        # A string leaf stays a string: '-c datalake.producer.account=012345678901' is not a number.
-        node[leaf] = value if isinstance(node.get(leaf), str) else _parse_override(value)
+    if problems:
+        raise ConfigError(problems, "the -c overrides")
     return merged
 
 
@@ -605,17 +856,18 @@ def load(context: Mapping[str, Any], file_context: Mapping[str, Any] | None = No
     problems = context_problems(context)
     if problems:
         raise ConfigError(problems, "the CDK context")
-    base = _parse_override(context.get(CONTEXT_KEY))
-    if base is None:
+    if CONTEXT_KEY not in context:
         raise ConfigError([f"{CONTEXT_KEY}: missing; add the '{CONTEXT_KEY}' object to cdk.json's context"])
+    base = _parse_override(context[CONTEXT_KEY])
     if not isinstance(base, Mapping):
-        raise ConfigError([f"{CONTEXT_KEY} = {base!r}: must be an object (see cdk.json)"])
+        raise ConfigError([f"{CONTEXT_KEY} = {show(base)}: must be an object (see cdk.json)"])
     overrides = sorted(k for k in context if k.startswith(CONTEXT_KEY + "."))
     whole_from_command_line = file_context is not None and _without_nulls(
         _parse_override(file_context.get(CONTEXT_KEY))
     ) != _without_nulls(base)
+    merged = merge_overrides(base, context)
     try:
-        return from_dict(merge_overrides(base, context))
+        return from_dict(merged)
     except ConfigError as error:
         if not overrides and not whole_from_command_line:
             raise
@@ -631,8 +883,9 @@ def load(context: Mapping[str, Any], file_context: Mapping[str, Any] | None = No
 
 
 def _without_nulls(value: Any) -> Any:
-    """The object without null-valued keys: the CDK context drops them on its way through jsii, so only the rest
-    tells a command-line object from cdk.json's."""
+    """The object without null-valued keys, to compare cdk.json's object with the one the app got: jsii drops
+    null-valued keys of context objects (``App(context=...)``, ``node.get_all_context()``), so an app that reads
+    its context only through CDK never sees them (app.py reads the CLI's own context to keep them)."""
     if isinstance(value, Mapping):
         return {k: _without_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):

@@ -50,6 +50,12 @@ def _stream(raw: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return raw
 
 
+def _on_demand(raw: dict[str, Any]) -> dict[str, Any]:
+    # Kinesis sizes an on-demand stream itself, so it has no shard_count (the model refuses one).
+    del raw["tables"][0]["stream"]["shard_count"]
+    return _stream(raw, mode="ON_DEMAND")
+
+
 def _tooling_elsewhere(raw: dict[str, Any]) -> dict[str, Any]:
     # CDK Pipelines adds a cross-region support stack; the connection lives with the pipeline.
     raw["tooling"]["region"] = "us-east-1"
@@ -99,7 +105,7 @@ def _two_tables(raw: dict[str, Any]) -> dict[str, Any]:
 VARIANTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "default": lambda raw: raw,
     "shards-4": lambda raw: _stream(raw, shard_count=4),
-    "on-demand": lambda raw: _stream(raw, mode="ON_DEMAND"),
+    "on-demand": _on_demand,
     "no-sort-key": lambda raw: _table(raw, sort_key=None),
     "same-account": _same_account,
     "tooling-region-differs": _tooling_elsewhere,
