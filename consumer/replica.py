@@ -128,7 +128,16 @@ class DataLakeReplication(Construct):
             self,
             "Role",
             role_name=role_name(cfg),
-            assumed_by=iam.ServicePrincipal("s3.amazonaws.com"),
+            # Confused deputy: S3 may assume the role only to replicate this account's lake bucket
+            # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/setting-repl-config-perm-overview.html: the
+            # trust policy's "aws:SourceAccount" and "aws:SourceArn" conditions).
+            assumed_by=iam.ServicePrincipal(
+                "s3.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": cfg.consumer.account},
+                    "ArnLike": {"aws:SourceArn": source_arn},
+                },
+            ),
             description=f"S3 replication of the data lake into {replica.bucket_name} ({replica.account})",
         )
         statements = [

@@ -607,19 +607,30 @@ def test_delivery_roles_are_least_privilege_and_per_table(resources, key_id, cap
             assert not any(f"/{root}" in text for root in other.names.roots), (c.spec.name, other.spec.name)
 
 
-def test_delivery_roles_use_the_lake_key_only_by_alias_via_s3(captures, cfg):
+def test_delivery_roles_use_the_lake_key_only_in_the_lake_account_via_s3_for_the_bucket(captures, cfg):
+    """Conditions KMS documents for a key of another account (no kms:ResourceAliases)."""
     lake = naming.lake(cfg)
     for c in captures:
         statement = _by_sid(c.statements, "DataLakeKeyViaS3")
         assert sorted(_as_list(statement["Action"])) == sorted(DELIVERY_KEY_ACTIONS)
         assert statement["Resource"] == f"arn:{lake.partition}:kms:{lake.region}:{lake.account}:key/*"
         assert statement["Condition"] == {
-            "ForAnyValue:StringEquals": {"kms:ResourceAliases": lake.key_alias},
             "StringEquals": {
+                "aws:ResourceAccount": lake.account,
                 "kms:ViaService": f"s3.{lake.region}.amazonaws.com",
                 "kms:EncryptionContext:aws:s3:arn": lake.bucket_arn,
             },
         }
+        assert "kms:ResourceAliases" not in json.dumps(c.statements)
+
+
+def test_delivery_roles_s3_statements_pin_the_lake_account(captures, cfg):
+    lake = naming.lake(cfg)
+    for c in captures:
+        s3_statements = [s for s in c.statements if any(a.startswith("s3:") for a in _as_list(s["Action"]))]
+        assert {s["Sid"] for s in s3_statements} == {"DataLakeBucket", "DataLakeObjectsOfThisTable"}
+        for statement in s3_statements:
+            assert statement["Condition"] == {"StringEquals": {"aws:ResourceAccount": lake.account}}
 
 
 # --- alarms, topic, dashboards ----------------------------------------------------------------------------
