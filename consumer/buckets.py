@@ -239,14 +239,17 @@ class DataLakeBucket(Construct):
             )
 
         def unless(*arns: str) -> dict[str, Any]:
-            return {"ArnNotLike": {"aws:PrincipalArn": list(dict.fromkeys(arns))}}
+            # No exception at all (no break-glass role configured): the deny has no condition.
+            return {"ArnNotLike": {"aws:PrincipalArn": list(dict.fromkeys(arns))}} if arns else {}
 
         deny(
-            "DenyHistoryAndControlChangesExceptDeploymentAndBreakGlass",
-            [*PROTECTED_BUCKET_ACTIONS, *PROTECTED_OBJECT_ACTIONS],
-            [bucket, objects],
+            "DenyControlChangesExceptDeploymentAndBreakGlass",
+            PROTECTED_BUCKET_ACTIONS,
+            [bucket],
             unless(deployment_role_arn, *break_glass),
         )
+        # CloudFormation never needs to delete a version or lift a retention: only the break-glass role may.
+        deny("DenyVersionDeletesExceptBreakGlass", PROTECTED_OBJECT_ACTIONS, [objects], unless(*break_glass))
         # Firehose only writes: its roles never delete anything, anywhere in the bucket.
         deny(
             "DenyDeliveryRolesAnyDelete",
@@ -283,7 +286,7 @@ class DataLakeBucket(Construct):
             )
 
 
-def deployment_role_arn(stack: Stack) -> str:
+def deployment_role_arn(stack: Stack, partition: str) -> str:
     """The role CloudFormation deploys this stack with: the CDK bootstrap's execution role, named by the stack's
     synthesizer from its qualifier (``@aws-cdk/core:bootstrapQualifier`` in cdk.json's context, default
     'hnb659fds'; https://docs.aws.amazon.com/cdk/v2/guide/bootstrapping-customizing.html), the same ARN the cloud
@@ -293,7 +296,7 @@ def deployment_role_arn(stack: Stack) -> str:
     synthesizer = stack.synthesizer
     if not isinstance(synthesizer, DefaultStackSynthesizer):
         raise TypeError(f"{stack.node.path}: the integrity denies need the DefaultStackSynthesizer's execution role")
-    arn = synthesizer.cloud_formation_execution_role_arn.replace("${AWS::Partition}", stack.partition)
+    arn = synthesizer.cloud_formation_execution_role_arn.replace("${AWS::Partition}", partition)
     if Token.is_unresolved(arn) or "${" in arn:
         raise ValueError(f"{stack.node.path}: the CloudFormation execution role ARN is not concrete: {arn}")
     return arn

@@ -46,7 +46,7 @@ class DataLakeStack(Stack):
             key=self.key,
             access_logs=logs,
             noncurrent_version_expiration_days=cfg.data_lake.noncurrent_version_expiration_days,
-            deployment_role_arn=deployment_role_arn(self),
+            deployment_role_arn=deployment_role_arn(self, lake.partition),
             break_glass_role_arn=role_arn(lake, cfg.data_lake.break_glass_role_name)
             if cfg.data_lake.break_glass_role_name
             else None,
