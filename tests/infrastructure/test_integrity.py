@@ -31,10 +31,6 @@ from aws_cdk.assertions import Template
 
 from consumer.buckets import (
     BUCKET_POLICY_LIMIT,
-    CHANGE_LOG_DELETE_ACTIONS,
-    CHANGE_LOG_WRITE_ACTIONS,
-    PROTECTED_BUCKET_ACTIONS,
-    PROTECTED_OBJECT_ACTIONS,
     DataLakeBucket,
     deployment_role_arn,
     policy_bytes,
@@ -45,6 +41,18 @@ from tests import configs
 from tests.conftest import Synthesized
 
 ALL = "identity allows everything"
+# What issue 18 says must be protected, written out here (not imported), so dropping one from the policy fails.
+PROTECTED_BUCKET_ACTIONS = (
+    "s3:PutLifecycleConfiguration",  # also DeleteBucketLifecycle
+    "s3:PutBucketVersioning",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:PutReplicationConfiguration",  # also DeleteBucketReplication
+)
+PROTECTED_OBJECT_ACTIONS = ("s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectRetention")
+CHANGE_LOG_WRITE_ACTIONS = ("s3:PutObject", "s3:ReplicateObject")
+CHANGE_LOG_DELETE_ACTIONS = ("s3:DeleteObject", "s3:ReplicateDelete")
 HOUR = "year=2026/month=11/day=29/hour=10/"
 KEY_ARN = "arn:aws:kms:eu-west-1:222222222222:key/11111111-2222-3333-4444-555555555555"
 
@@ -249,6 +257,12 @@ class Lake:
             self.policy, Request(principal, action, resource), resource_account=self.names.account, identity=identity
         )
 
+    def denied(self, principal: str, action: str, resource: str) -> bool:
+        """An explicit Deny of the bucket policy matches: no identity policy anywhere can undo it."""
+        request = Request(principal, action, resource)
+        context = {"aws:PrincipalArn": principal, "aws:PrincipalAccount": request.account}
+        return any(s["Effect"] == "Deny" and _matches(s, request, context, resource_policy=True) for s in self.policy)
+
     def keys(self, names: naming.TableNames) -> dict[str, str]:
         """One object key under each of the table's prefixes, as Firehose, replay and the lakehouse write them."""
         return {
@@ -395,6 +409,11 @@ def test_each_table_is_written_only_by_its_own_delivery_role(lake: Lake):
     for target in lake.tables:
         for kind in (DATA, ERRORS, RAW):
             resource = lake.obj(lake.keys(target)[kind])
+            ghost = naming.TableNames(**{**target.__dict__, "key": "ghost", "delivery_role": "ddblake-ghost-x"})
+            for writer in [*lake.tables, ghost]:
+                # Explicitly denied to every other table's role, so even in one account (where the role's own
+                # policy would suffice) no table writes another's prefixes.
+                assert lake.denied(writer.delivery_role_arn, "s3:PutObject", resource) is (writer.key != target.key)
             for writer in lake.tables:
                 own = writer.key == target.key
                 identity = lake.identities[writer.delivery_role_arn]
@@ -446,6 +465,9 @@ def test_the_change_log_is_append_only(lake: Lake):
             for principal in principals:
                 for action in (*CHANGE_LOG_DELETE_ACTIONS, "s3:DeleteObjectVersion"):
                     assert not lake.may(principal, action, resource), (principal, action, resource)
+            if lake.break_glass:
+                for action in (*CHANGE_LOG_DELETE_ACTIONS, "s3:DeleteObjectVersion"):
+                    assert lake.may(lake.break_glass, action, resource), ("break-glass", action, resource)
             # Reading stays as it was: B's own principals by their IAM, the delivery role its own prefixes.
             assert lake.may(_b_principals(lake)["administrator role"], "s3:GetObject", resource)
             assert lake.may(t.delivery_role_arn, "s3:GetObject", resource, lake.identities[t.delivery_role_arn])
