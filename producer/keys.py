@@ -26,9 +26,11 @@ class ProducerKey(Construct):
         # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html: "kms:EncryptionContext:
         # aws:logs:arn"). The log groups cannot be named here by ARN (each names this key: a circular reference), and
         # none of them has a name of its own: CloudFormation names each "<stack name>-<logical ID>-<suffix>"
-        # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-name.html), so the pattern
-        # admits this stack's log groups only, not every log group of the account. A test keeps every log group
-        # encrypted with this key unnamed.
+        # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-name.html shows the pattern;
+        # the AWS::Logs::LogGroup handler builds it from the aws:cloudformation:stack-name tag and the logical ID:
+        # https://github.com/aws-cloudformation/aws-cloudformation-resource-providers-logs/blob/master/aws-logs-loggroup/src/main/java/software/amazon/logs/loggroup/CreateHandler.java),
+        # so the pattern admits this stack's log groups only, not every log group of the account. A test keeps
+        # every log group of the stack unnamed.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchLogsForThisStacksLogGroups",
