@@ -186,7 +186,9 @@ class DataLakeBucket(Construct):
         (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-configure.html). A default retention
         applies to every new object version of the bucket (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html):
         in governance mode, only a principal allowed s3:BypassGovernanceRetention (here: the break-glass role) can
-        delete a version or shorten its retention before it ends."""
+        delete a version or shorten its retention before it ends. CloudFormation updates both properties in place
+        (the AWS::S3::Bucket registry schema lists only the bucket's name properties as create-only; a test reads it),
+        so turning it on for a deployed lake does not replace the bucket."""
         if retention_days is None:
             return
         cfn = self.bucket.node.default_child

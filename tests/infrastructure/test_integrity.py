@@ -18,11 +18,14 @@ broadened later): the denies must hold even then.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import cfnlint.data.schemas as cfnlint_schemas
 import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_kms as kms
@@ -510,6 +513,17 @@ def test_object_lock_follows_the_configuration(consumer: Template, lake: Lake):
     # Governance mode is only as strong as who may bypass it: nobody but the break-glass role (and the deployment).
     for principal in _b_principals(lake).values():
         assert not lake.may(principal, "s3:BypassGovernanceRetention", lake.obj(lake.keys(lake.tables[0])[DATA]))
+
+
+def test_turning_object_lock_on_later_updates_the_bucket_in_place():
+    """The registry schema of AWS::S3::Bucket (as shipped with the pinned cfn-lint) marks only the name properties
+    create-only: ObjectLockEnabled and ObjectLockConfiguration change without replacing the lake bucket."""
+    root = Path(cfnlint_schemas.__file__).parent
+    digest = json.loads((root / "providers" / "us-east-1.json").read_text())["AWS::S3::Bucket"]
+    schema = json.loads((root / "resources" / f"{digest}.json").read_text())
+    create_only = set(schema["createOnlyProperties"])
+    assert {"/properties/ObjectLockEnabled", "/properties/ObjectLockConfiguration"} & create_only == set()
+    assert "/properties/BucketName" in create_only  # the schema is the one that says so
 
 
 # --- 5. the policy fits S3's limit ----------------------------------------------------------------------------------
