@@ -32,6 +32,12 @@ PROTECTED_BUCKET_ACTIONS = (
     "s3:PutBucketVersioning",
     "s3:PutBucketObjectLockConfiguration",
     "s3:PutReplicationConfiguration",
+    # The other settings the template holds: default encryption (header-less writes would change key), access
+    # logging (the record of every request), ACLs and public access.
+    "s3:PutEncryptionConfiguration",
+    "s3:PutBucketLogging",
+    "s3:PutBucketOwnershipControls",
+    "s3:PutBucketPublicAccessBlock",
 )
 # Object versions are the history itself: deleting one (or a delete marker) and lifting or shortening an Object Lock
 # retention. Deleting a current object (s3:DeleteObject) only adds a delete marker and stays allowed outside the
@@ -165,6 +171,9 @@ class DataLakeBucket(Construct):
                 )
             )
         self._object_lock(object_lock_retention_days)
+        # The controls outlive the stack, like the bucket and its key: deleting the stack leaves the policy in place.
+        assert self.bucket.policy is not None
+        self.bucket.policy.apply_removal_policy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
         self._protect_history(
             tables=tables,
             deployment_role_arn=deployment_role_arn,

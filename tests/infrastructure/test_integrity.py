@@ -52,6 +52,11 @@ PROTECTED_BUCKET_ACTIONS = (
     "s3:PutBucketPolicy",
     "s3:DeleteBucketPolicy",
     "s3:PutReplicationConfiguration",  # also DeleteBucketReplication
+    # And the other settings the template holds.
+    "s3:PutEncryptionConfiguration",
+    "s3:PutBucketLogging",
+    "s3:PutBucketOwnershipControls",
+    "s3:PutBucketPublicAccessBlock",
 )
 PROTECTED_OBJECT_ACTIONS = ("s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectRetention")
 CHANGE_LOG_WRITE_ACTIONS = ("s3:PutObject", "s3:ReplicateObject")
@@ -364,6 +369,14 @@ def test_nobody_but_the_deployment_and_break_glass_changes_history_or_its_contro
         assert not lake.may("arn:aws:iam::999999999999:role/Admin", action, resource), ("another account", action)
         if lake.break_glass:
             assert lake.may(lake.break_glass, action, resource), ("break-glass", action, resource)
+
+
+def test_the_policy_outlives_the_stack(consumer: Template, lake: Lake):
+    (bucket_id,) = consumer.find_resources("AWS::S3::Bucket", {"Properties": {"BucketName": lake.names.bucket}})
+    (policy,) = consumer.find_resources(
+        "AWS::S3::BucketPolicy", {"Properties": {"Bucket": {"Ref": bucket_id}}}
+    ).values()
+    assert (policy["DeletionPolicy"], policy["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
 
 
 def test_deploying_again_still_works(lake: Lake):
