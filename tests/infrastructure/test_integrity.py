@@ -38,6 +38,7 @@ from consumer.buckets import (
     deployment_role_arn,
     policy_bytes,
 )
+from consumer.replica import DataLakeReplication
 from shared import config, naming
 from shared.naming import DATA, ERRORS, RAW
 from tests import configs
@@ -592,3 +593,29 @@ def test_bad_integrity_settings_are_refused_with_the_key(changes: dict[str, Any]
     with pytest.raises(config.ConfigError) as caught:
         config.from_dict(raw)
     assert any(p.startswith(expected) for p in caught.value.problems), caught.value.problems
+
+
+# --- 7. replication of a locked lake ---------------------------------------------------------------------------
+@pytest.mark.parametrize("retention", [None, 0, 30])
+def test_replicating_a_locked_lake_reads_each_versions_lock(retention: int | None):
+    raw = configs.variant("default")
+    raw["data_lake"] = {
+        "object_lock_retention_days": retention,
+        "replica": {
+            "account": "555566667777",
+            "region": "eu-west-1",
+            "bucket_name": "ddblake-lake-replica-555566667777",
+            "key_arn": "arn:aws:kms:eu-west-1:555566667777:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        },
+    }
+    cfg = config.from_dict(raw)
+    stack = Stack(App(), "Lake", env=Environment(account=cfg.consumer.account, region=cfg.consumer.region))
+    bucket = s3.Bucket(stack, "Bucket", bucket_name=naming.lake(cfg).bucket, versioned=True)
+    replication = DataLakeReplication(stack, "Replication", cfg=cfg, bucket=bucket, key=kms.Key(stack, "Key"))
+    assert replication.role is not None
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
+    (reads,) = [
+        s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "ReadSourceObjectVersions"
+    ]
+    lock_reads = {"s3:GetObjectRetention", "s3:GetObjectLegalHold"}
+    assert (lock_reads <= set(reads["Action"])) is (retention is not None)
