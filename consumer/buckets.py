@@ -179,14 +179,16 @@ class DataLakeBucket(Construct):
             deployment_role_arn=deployment_role_arn,
             break_glass_role_arn=break_glass_role_arn,
             replay_role_arn=replay_role_arn,
+            same_account=producer_account == lake.account,
         )
         size = policy_bytes(self.bucket, lake.bucket_arn)
         if size > BUCKET_POLICY_LIMIT:
             raise ConfigError(
                 [
                     f"{CONTEXT_KEY}.tables = {len(tables)} tables: the data-lake bucket policy would be {size} bytes, "
-                    f"over S3's limit of {BUCKET_POLICY_LIMIT} (each table adds an allow and a deny); split the tables "
-                    f"over two deployments with different {CONTEXT_KEY}.prefix values"
+                    f"over S3's limit of {BUCKET_POLICY_LIMIT} (each table adds about 0.8 KB, 1.3 KB when producer and "
+                    f"consumer share an account); split the tables over deployments with different {CONTEXT_KEY}.prefix "
+                    "values"
                 ]
             )
 
@@ -221,6 +223,7 @@ class DataLakeBucket(Construct):
         deployment_role_arn: str,
         break_glass_role_arn: str | None,
         replay_role_arn: str | None,
+        same_account: bool,
     ) -> None:
         """Explicit denies that no identity policy of account B can override
         (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html). Exceptions are
@@ -287,14 +290,20 @@ class DataLakeBucket(Construct):
                 [self.bucket.arn_for_objects(f"{kind}/*") for kind in (ERRORS, RAW)],
                 {"ArnLike": {"aws:PrincipalArn": replay}},
             )
-        # One statement per table: its own delivery role, and no other table's, writes its prefixes.
-        for names in tables:
-            deny(
-                f"DenyChangeLogWritesOf{names.token}ExceptItsDelivery",
-                CHANGE_LOG_WRITE_ACTIONS,
-                [self.bucket.arn_for_objects(f"{prefix}*") for prefix in names.roots],
-                unless(names.delivery_role_arn, *replay, *break_glass),
-            )
+        # A delivery role of another account reaches only the prefixes the bucket policy allows it (one Allow per
+        # table above): a cross-account request needs the bucket's Allow as well as its own policy's
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html).
+        # In one account its own policy would suffice, so there each table's prefixes also deny every other
+        # table's role (a statement per table, kept out of the cross-account policy to leave room under S3's size
+        # limit for more tables).
+        if same_account:
+            for names in tables:
+                deny(
+                    f"DenyWritesOf{names.token}ExceptItsDelivery",
+                    CHANGE_LOG_WRITE_ACTIONS,
+                    [self.bucket.arn_for_objects(f"{prefix}*") for prefix in names.roots],
+                    unless(names.delivery_role_arn, *replay, *break_glass),
+                )
 
 
 def deployment_role_arn(stack: Stack, partition: str) -> str:

@@ -427,9 +427,10 @@ def test_each_table_is_written_only_by_its_own_delivery_role(lake: Lake):
         for kind in (DATA, ERRORS, RAW):
             resource = lake.obj(lake.keys(target)[kind])
             ghost = naming.TableNames(**{**target.__dict__, "key": "ghost", "delivery_role": "ddblake-ghost-x"})
-            for writer in [*lake.tables, ghost]:
-                # Explicitly denied to every other table's role, so even in one account (where the role's own
-                # policy would suffice) no table writes another's prefixes.
+            # A role of no configured table is explicitly denied; in one account (where a role's own policy would
+            # suffice) so is every other table's role. Across accounts, they lack the bucket's Allow (below).
+            assert lake.denied(ghost.delivery_role_arn, "s3:PutObject", resource)
+            for writer in lake.tables if lake.cfg.same_account else ():
                 assert lake.denied(writer.delivery_role_arn, "s3:PutObject", resource) is (writer.key != target.key)
             for writer in lake.tables:
                 own = writer.key == target.key
@@ -488,6 +489,51 @@ def test_the_change_log_is_append_only(lake: Lake):
             # Reading stays as it was: B's own principals by their IAM, the delivery role its own prefixes.
             assert lake.may(_b_principals(lake)["administrator role"], "s3:GetObject", resource)
             assert lake.may(t.delivery_role_arn, "s3:GetObject", resource, lake.identities[t.delivery_role_arn])
+
+
+def _bare_lake(raw: dict[str, Any]) -> Lake:
+    """The lake bucket's policy for ``raw`` without synthesizing the app: for layouts no configuration of the matrix
+    has (several tables in one account)."""
+    cfg = config.from_dict(raw)
+    names = naming.lake(cfg)
+    stack = Stack(App(), "Lake", env=Environment(account=cfg.consumer.account, region=cfg.consumer.region))
+    tables = [t for _, t in naming.tables(cfg)]
+    deploy_role = deployment_role_arn(stack, names.partition)
+    lake = DataLakeBucket(
+        stack,
+        "DataLake",
+        lake=names,
+        producer_account=cfg.producer.account,
+        tables=tables,
+        key=kms.Key(stack, "Key"),
+        access_logs=s3.Bucket(stack, "Logs"),
+        noncurrent_version_expiration_days=90,
+        deployment_role_arn=deploy_role,
+        break_glass_role_arn=None,
+        replay_role_arn=None,
+        object_lock_retention_days=None,
+    )
+    template = Template.from_stack(stack)
+    bucket_id = stack.get_logical_id(lake.bucket.node.default_child)
+    (key_id,) = template.find_resources("AWS::KMS::Key")
+    (policy,) = template.find_resources("AWS::S3::BucketPolicy").values()
+    arns = {bucket_id: names.bucket_arn, key_id: KEY_ARN}
+    statements = _resolve(policy["Properties"]["PolicyDocument"]["Statement"], arns)
+    return Lake(cfg, names, tables, statements, deploy_role, {})
+
+
+def test_in_one_account_no_table_writes_another_tables_prefixes():
+    """Producer and consumer in one account (the sandbox): a delivery role's own IAM policy would suffice there, so
+    the bucket policy's per-table denies carry the weight, even for a role someone broadened."""
+    raw = configs.variant("two-tables")
+    raw["consumer"]["account"] = raw["producer"]["account"]
+    lake = _bare_lake(raw)
+    assert lake.cfg.same_account and len(lake.tables) == 2
+    for target in lake.tables:
+        for kind in (DATA, ERRORS, RAW):
+            resource = lake.obj(lake.keys(target)[kind])
+            for writer in lake.tables:
+                assert lake.may(writer.delivery_role_arn, "s3:PutObject", resource) is (writer.key == target.key)
 
 
 # --- 3. the lakehouse keeps working -------------------------------------------------------------------------------
@@ -549,7 +595,7 @@ def test_the_bucket_policy_fits_s3s_size_limit(synthesized: Synthesized, lake: L
 def test_too_many_tables_for_one_bucket_policy_is_a_config_error():
     raw = configs.variant("default")
     base = raw["tables"][0]
-    raw["tables"] = [{**base, "name": f"table_number_{i:02d}_abcdefghij"} for i in range(16)]
+    raw["tables"] = [{**base, "name": f"table_number_{i:02d}_abcdefghij"} for i in range(30)]
     cfg = config.from_dict(raw)
     lake = naming.lake(cfg)
     stack = Stack(App(), "Lake", env=Environment(account=cfg.consumer.account, region=cfg.consumer.region))
@@ -570,7 +616,7 @@ def test_too_many_tables_for_one_bucket_policy_is_a_config_error():
         )
     (problem,) = caught.value.problems
     assert (
-        problem.startswith("datalake.tables = 16 tables: the data-lake bucket policy would be") and "20480" in problem
+        problem.startswith("datalake.tables = 30 tables: the data-lake bucket policy would be") and "20480" in problem
     )
 
 
