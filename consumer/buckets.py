@@ -187,8 +187,8 @@ class DataLakeBucket(Construct):
                 [
                     f"{CONTEXT_KEY}.tables = {len(tables)} tables: the data-lake bucket policy would be {size} bytes, "
                     f"over S3's limit of {BUCKET_POLICY_LIMIT} (each table adds about 0.8 KB, 1.3 KB when producer and "
-                    f"consumer share an account); split the tables over deployments with different {CONTEXT_KEY}.prefix "
-                    "values"
+                    f"consumer share an account); split the tables over deployments with different "
+                    f"{CONTEXT_KEY}.prefix values"
                 ]
             )
 
