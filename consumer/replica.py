@@ -27,6 +27,9 @@ is "bucket owner enforced", which makes the override unnecessary); and allow thi
 account, the KMS key owner must grant these permissions to the AWS account that owns the IAM role").
 
 Delete markers are not replicated: deleting an object in the lake leaves the replica's copy.
+
+With Object Lock on the lake (``data_lake.object_lock_retention_days``), the replica bucket must have Object Lock
+enabled as well; the role then also reads each version's retention and legal hold (``OBJECT_LOCK_SOURCE_ACTIONS``).
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ SOURCE_OBJECT_ACTIONS = (
     "s3:GetObjectVersionTagging",
 )
 REPLICA_OBJECT_ACTIONS = ("s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags")
+# With Object Lock on the lake (data_lake.object_lock_retention_days), S3 replicates each version's retention and
+# legal hold, which the role must read; the replica bucket must have Object Lock too, or replication fails with
+# DstBucketObjectLockConfigMissing (https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-failure-codes.html,
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html#object-lock-managing-replication).
+OBJECT_LOCK_SOURCE_ACTIONS = ("s3:GetObjectRetention", "s3:GetObjectLegalHold")
 OWNER_OVERRIDE = "s3:ObjectOwnerOverrideToBucketOwner"
 
 
@@ -123,18 +131,30 @@ class DataLakeReplication(Construct):
         partition = cfg.consumer.partition
         other_account = replica.account != cfg.consumer.account
         source_arn = naming.lake(cfg).bucket_arn
+        locked = cfg.data_lake.object_lock_retention_days is not None
         replica_arn = f"arn:{partition}:s3:::{replica.bucket_name}"
         self.role = iam.Role(
             self,
             "Role",
             role_name=role_name(cfg),
-            assumed_by=iam.ServicePrincipal("s3.amazonaws.com"),
+            # Confused deputy: S3 may assume the role only to replicate this account's lake bucket
+            # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/setting-repl-config-perm-overview.html: the
+            # trust policy's "aws:SourceAccount" and "aws:SourceArn" conditions).
+            assumed_by=iam.ServicePrincipal(
+                "s3.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": cfg.consumer.account},
+                    "ArnLike": {"aws:SourceArn": source_arn},
+                },
+            ),
             description=f"S3 replication of the data lake into {replica.bucket_name} ({replica.account})",
         )
         statements = [
             iam.PolicyStatement(sid="ReadSourceBucket", actions=list(SOURCE_BUCKET_ACTIONS), resources=[source_arn]),
             iam.PolicyStatement(
-                sid="ReadSourceObjectVersions", actions=list(SOURCE_OBJECT_ACTIONS), resources=[f"{source_arn}/*"]
+                sid="ReadSourceObjectVersions",
+                actions=[*SOURCE_OBJECT_ACTIONS, *(OBJECT_LOCK_SOURCE_ACTIONS if locked else ())],
+                resources=[f"{source_arn}/*"],
             ),
             iam.PolicyStatement(
                 sid="WriteReplicas",

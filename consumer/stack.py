@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from consumer.buckets import DataLakeBucket
+from consumer.buckets import DataLakeBucket, deployment_role_arn, role_arn
 from consumer.catalog import DataLakeDatabase, TableCatalog
 from consumer.key import DataLakeKey
 from consumer.replica import QUERY_RESULTS, DataLakeReplication, derived_bucket
@@ -46,6 +46,12 @@ class DataLakeStack(Stack):
             key=self.key,
             access_logs=logs,
             noncurrent_version_expiration_days=cfg.data_lake.noncurrent_version_expiration_days,
+            deployment_role_arn=deployment_role_arn(self, lake.partition),
+            break_glass_role_arn=role_arn(lake, cfg.data_lake.break_glass_role_name)
+            if cfg.data_lake.break_glass_role_name
+            else None,
+            replay_role_arn=role_arn(lake, cfg.data_lake.replay_role_name) if cfg.data_lake.replay_role_name else None,
+            object_lock_retention_days=cfg.data_lake.object_lock_retention_days,
         ).bucket
         self.replication = DataLakeReplication(self, "Replication", cfg=cfg, bucket=self.bucket, key=self.key)
 

@@ -163,6 +163,10 @@ class TableBackup(Construct):
             ],
         )
 
+        # No aws:SourceArn/aws:SourceAccount condition on this trust: AWS Backup's developer guide documents them for
+        # vault access policies and notifications, not for the role a backup plan passes, and a condition the service
+        # does not send would make every backup job fail. Only a principal of this account allowed iam:PassRole on
+        # this role can hand it to AWS Backup (a role cannot be passed to another account's service calls).
         self.role = iam.Role(
             self,
             "Role",
@@ -170,6 +174,11 @@ class TableBackup(Construct):
             description="AWS Backup: back up this stack's DynamoDB tables into its vault",
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(BACKUP_POLICY)],
         )
+        # The keys are used by AWS Backup and, for backups without advanced DynamoDB backup, by DynamoDB on the role's
+        # behalf (https://docs.aws.amazon.com/aws-backup/latest/devguide/encryption.html): only through those two
+        # services of this region (kms:ViaService,
+        # https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service).
+        via = {"StringEquals": {"kms:ViaService": backup_via_services(stack.region)}}
         # A customer managed policy (not inline): the role's key permissions, on exactly the two keys.
         iam.ManagedPolicy(
             self,
@@ -181,17 +190,19 @@ class TableBackup(Construct):
                     sid="TableKeyForDynamoDbBackups",
                     actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                     resources=[table_key.key_arn],
+                    conditions=via,
                 ),
                 iam.PolicyStatement(
                     sid="VaultKey",
                     actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                     resources=[self.key.key_arn],
+                    conditions=via,
                 ),
                 iam.PolicyStatement(
                     sid="VaultKeyGrantsForAwsBackup",
                     actions=["kms:CreateGrant"],
                     resources=[self.key.key_arn],
-                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}, **via},
                 ),
             ],
         )
@@ -208,3 +219,7 @@ class TableBackup(Construct):
             resources=[backup.BackupResource.from_dynamo_db_table(table) for table in tables],
             role=self.role,
         )
+
+
+def backup_via_services(region: str) -> list[str]:
+    return [f"backup.{region}.amazonaws.com", f"dynamodb.{region}.amazonaws.com"]

@@ -21,11 +21,19 @@ class ProducerKey(Construct):
             # create still cleans up.
             removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
-        # CloudWatch Logs encrypts the flow-log, Lambda and Firehose log groups with this key; the context
-        # condition keeps it to log groups of this account and region.
+        # CloudWatch Logs encrypts the flow-log, Lambda and Firehose log groups with this key, and asks for it with
+        # the log group's ARN as encryption context
+        # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html: "kms:EncryptionContext:
+        # aws:logs:arn"). The log groups cannot be named here by ARN (each names this key: a circular reference), and
+        # none of them has a name of its own: CloudFormation names each "<stack name>-<logical ID>-<suffix>"
+        # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-name.html shows the pattern;
+        # the AWS::Logs::LogGroup handler builds it from the aws:cloudformation:stack-name tag and the logical ID:
+        # https://github.com/aws-cloudformation/aws-cloudformation-resource-providers-logs/blob/master/aws-logs-loggroup/src/main/java/software/amazon/logs/loggroup/CreateHandler.java),
+        # so the pattern admits this stack's log groups only, not every log group of the account. A test keeps
+        # every log group of the stack unnamed.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowCloudWatchLogsForThisAccountsLogGroups",
+                sid="AllowCloudWatchLogsForThisStacksLogGroups",
                 principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
                 actions=[
                     "kms:Encrypt*",
@@ -35,13 +43,7 @@ class ProducerKey(Construct):
                     "kms:Describe*",
                 ],
                 resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": (
-                            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"
-                        )
-                    }
-                },
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_pattern(stack)}},
             )
         )
         # Alarms publish to the KMS-encrypted SNS topic as CloudWatch, which needs a data key.
@@ -54,3 +56,8 @@ class ProducerKey(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
+
+
+def log_group_pattern(stack: Stack) -> str:
+    """The ARNs of the log groups CloudFormation creates, unnamed, in ``stack``."""
+    return f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{stack.stack_name}-*"

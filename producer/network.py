@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -48,6 +49,16 @@ class IsolatedNetwork(Construct):
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
+        # Confused deputy: the flow-log service may assume the role only for flow logs of this account and region
+        # (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html, "aws:SourceAccount" and
+        # "aws:SourceArn" in the trust policy). CDK writes the one trust statement; the conditions are added to it.
+        stack = Stack.of(self)
+        role = flow_log.node.find_child("IAMRole").node.default_child
+        assert isinstance(role, iam.CfnRole)
+        role.add_property_override(
+            "AssumeRolePolicyDocument.Statement.0.Condition",
+            flow_log_trust_conditions(stack.partition, stack.region, stack.account),
+        )
         acknowledge_rule(
             flow_log,
             inline_policy_reason(
@@ -62,3 +73,10 @@ class IsolatedNetwork(Construct):
             description="Transform Lambda: no ingress, no egress (Firehose invokes it via the Lambda service)",
             allow_all_outbound=False,
         )
+
+
+def flow_log_trust_conditions(partition: str, region: str, account: str) -> dict[str, dict[str, str]]:
+    return {
+        "StringEquals": {"aws:SourceAccount": account},
+        "ArnLike": {"aws:SourceArn": f"arn:{partition}:ec2:{region}:{account}:vpc-flow-log/*"},
+    }

@@ -408,10 +408,32 @@ class ReplicaConfig(_Model):
     )
 
 
+RoleName = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9+=,.@_-]{1,64}$")]
+OBJECT_LOCK_MAX_DAYS = 36500
+
+
 class DataLakeConfig(_Model):
     noncurrent_version_expiration_days: StrictInt = _int(1, 3650, 90)
     access_log_expiration_days: StrictInt = _int(1, 3650, 365)
     replica: ReplicaConfig | None = _key("null or an object (see data_lake.replica.*)", default=None)
+    # Integrity of the lake (consumer/buckets.py, docs/security.md).
+    break_glass_role_name: RoleName | None = _key(
+        "null (no exception besides the deploying CloudFormation role) or the name (no path) of a role in the "
+        "consumer account exempt from the lake's integrity denies; see docs/security.md",
+        default=None,
+    )
+    replay_role_name: RoleName | None = _key(
+        "null (replays need the break-glass role) or the name (no path) of a role in the consumer account that may "
+        "write under data/<table>/ of every table (ddb-lake replay --role-consumer)",
+        default=None,
+    )
+    object_lock_retention_days: StrictInt | None = _key(
+        f"null (no Object Lock), 0 (Object Lock on, no default retention: S3 cannot turn it off again) or a whole "
+        f"number from 1 to {OBJECT_LOCK_MAX_DAYS} (governance-mode default retention of every new object version)",
+        default=None,
+        ge=0,
+        le=OBJECT_LOCK_MAX_DAYS,
+    )
 
 
 class AthenaConfig(_Model):
@@ -575,6 +597,13 @@ def _cross_checks(cfg: AppConfig) -> Iterator[str]:
         if table.sort_key is not None and table.sort_key == table.partition_key:
             yield f"{c}.tables[{i}].sort_key = {table.sort_key!r}: must differ from partition_key"
     yield from _name_lengths(cfg)
+    lake = cfg.data_lake
+    if lake.replay_role_name is not None and lake.replay_role_name == lake.break_glass_role_name:
+        yield (
+            f"{c}.data_lake.replay_role_name = {lake.replay_role_name!r}: must differ from "
+            f"{c}.data_lake.break_glass_role_name; routine replays must not need the role exempt from every "
+            "integrity control"
+        )
     reserved = cfg.transform.reserved_concurrency
     for table in cfg.tables if reserved is not None else ():
         # "Firehose allows up to 5 outstanding Lambda invocations per shard" (S3 destination)

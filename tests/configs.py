@@ -82,6 +82,12 @@ def _realistic(raw: dict[str, Any]) -> dict[str, Any]:
     raw["source"]["connection_arn"] = (
         "arn:aws:codestar-connections:us-east-2:048213955321:connection/0b8e2c4d-1f3a-4e5b-9c7d-2a6f8e0b1c3d"
     )
+    # The integrity options an audited organization turns on (docs/security.md).
+    raw["data_lake"] = {
+        "break_glass_role_name": "data-lake-break-glass",
+        "replay_role_name": "data-lake-replay",
+        "object_lock_retention_days": 365,
+    }
     raw["tables"][0].update(sort_key=None, name="customer_orders", partition_key="_id")
     raw["tables"][0]["stream"] = {"mode": "ON_DEMAND", "retention_hours": 168}
     return raw
@@ -99,6 +105,8 @@ def _two_tables(raw: dict[str, Any]) -> dict[str, Any]:
             "delivery": {"buffer_interval_seconds": 60, "compression": "UNCOMPRESSED"},
         }
     )
+    # Object Lock on without a default retention: where a bucket stays after its retention is turned off again.
+    raw["data_lake"] = {"object_lock_retention_days": 0}
     return raw
 
 

@@ -148,6 +148,7 @@ class Delivery(Construct):
         stack = Stack.of(self)
         bucket_arn = lake.bucket_arn
         any_key_of_b = f"arn:{lake.partition}:kms:{lake.region}:{lake.account}:key/*"
+        in_lake_account = {"StringEquals": {"aws:ResourceAccount": lake.account}}
         statements = [
             iam.PolicyStatement(
                 sid="ReadChangeStream", actions=list(STREAM_READ_ACTIONS), resources=[stream.stream_arn]
@@ -163,22 +164,38 @@ class Delivery(Construct):
                 actions=["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"],
                 resources=[function.function_arn],
             ),
-            iam.PolicyStatement(sid="DataLakeBucket", actions=list(DELIVERY_BUCKET_ACTIONS), resources=[bucket_arn]),
+            # The lake is another account's: every S3 statement also pins that account (aws:ResourceAccount,
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceaccount),
+            # so a bucket of the same name in any other account is never reachable with this role.
+            iam.PolicyStatement(
+                sid="DataLakeBucket",
+                actions=list(DELIVERY_BUCKET_ACTIONS),
+                resources=[bucket_arn],
+                conditions=in_lake_account,
+            ),
             iam.PolicyStatement(
                 sid="DataLakeObjectsOfThisTable",
                 actions=list(DELIVERY_OBJECT_ACTIONS),
                 resources=[f"{bucket_arn}/{prefix}*" for prefix in names.roots],
+                conditions=in_lake_account,
             ),
             # What S3 does with B's key on this role's behalf when the bucket default encrypts its writes. B's key
-            # ARN is unknown at synth time: any key of B's account, but only the one carrying the data-lake
-            # alias, only through S3.
+            # ID is unknown at synth time: any key of B's account and region (the resource ARN and
+            # aws:ResourceAccount), used only through S3 in that region (kms:ViaService) and only for the data-lake
+            # bucket (S3's encryption context is the bucket ARN with Bucket Keys). All three are documented for
+            # cross-account use of a key: an external account's IAM policy names the key by ARN, wildcards allowed
+            # (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html), and
+            # kms:ViaService and kms:EncryptionContext:* are conditions of the operation, whatever account the key
+            # is in (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service,
+            # https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context).
+            # No kms:ResourceAliases: the KMS docs do not say it is evaluated for a key of another account.
             iam.PolicyStatement(
                 sid="DataLakeKeyViaS3",
                 actions=list(DELIVERY_KEY_ACTIONS),
                 resources=[any_key_of_b],
                 conditions={
-                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": lake.key_alias},
                     "StringEquals": {
+                        "aws:ResourceAccount": lake.account,
                         "kms:ViaService": f"s3.{lake.region}.amazonaws.com",
                         "kms:EncryptionContext:aws:s3:arn": bucket_arn,
                     },
@@ -197,8 +214,8 @@ class Delivery(Construct):
             self.role,
             f"AwsSolutions-IAM5[Resource::{any_key_of_b}]",
             "The data-lake key lives in the consumer account and its key ID is not known when the producer "
-            "synthesizes; the statement is limited to keys carrying the data-lake alias (kms:ResourceAliases), "
-            "used through S3 (kms:ViaService) for the data-lake bucket only (encryption context).",
+            "synthesizes; the statement is limited to keys of that account and region (aws:ResourceAccount), used "
+            "through S3 (kms:ViaService) for the data-lake bucket only (S3's encryption context, the bucket ARN).",
         )
         for prefix in names.roots:
             acknowledge(

@@ -257,9 +257,15 @@ def test_replication_of_kms_objects_with_the_replica_key(replicated: Synthesized
         assert destination["AccessControlTranslation"] == {"Owner": "Destination"}
         assert destination["Account"] == cfg.data_lake.replica.account
     role_id = replication["Role"]["Fn::GetAtt"][0]
+    bucket_arn = f"arn:aws:s3:::{bucket['Properties']['BucketName']}"
     role = consumer.find_resources("AWS::IAM::Role")[role_id]["Properties"]
     assert role["RoleName"] == role_name(cfg)
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
+    # Confused deputy: S3 assumes it only to replicate this account's lake bucket.
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": cfg.consumer.account},
+        "ArnLike": {"aws:SourceArn": bucket_arn},
+    }
     (policy,) = consumer.find_resources(
         "AWS::IAM::ManagedPolicy", {"Properties": {"Roles": [{"Ref": role_id}]}}
     ).values()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from typing import Any
 
 import pytest
@@ -10,6 +10,7 @@ from aws_cdk.assertions import Template
 
 from shared import naming
 from shared.permissions import DELIVERY_S3_ACTIONS
+from tests.infrastructure.test_integrity import Request, _resolve, bucket_policy_alone
 
 BLOCK_ALL = {
     "BlockPublicAcls": True,
@@ -42,37 +43,11 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _resource_text(resource: Any, bucket_id: str, bucket_name: str) -> str:
-    """A bucket policy resource as a plain ARN pattern (the bucket's GetAtt replaced by its ARN)."""
-    if isinstance(resource, str):
-        return resource
-    if resource == {"Fn::GetAtt": [bucket_id, "Arn"]}:
-        return f"arn:aws:s3:::{bucket_name}"
-    parts = resource["Fn::Join"][1]
-    return "".join(_resource_text(p, bucket_id, bucket_name) for p in parts)
+class _Arns(dict):
+    """Logical ID -> what its ARN resolves to: the bucket's own ARN, any other resource its logical ID."""
 
-
-def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, Any]) -> bool:
-    """One condition key under IAM's rules: an absent key makes a negated operator and any ...IfExists operator
-    true, and every other operator false; Null tests presence
-    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html)."""
-    values = _as_list(expected)
-    if operator == "Null":
-        return (key not in context) == (values == ["true"])
-    if_exists = operator.endswith("IfExists")
-    base = operator.removesuffix("IfExists")
-    if key not in context:
-        return if_exists or base.startswith(("StringNot", "ArnNot"))
-    actual = context[key]
-    if base in ("StringEquals", "ArnEquals"):
-        return actual in values
-    if base in ("StringNotEquals", "ArnNotEquals"):
-        return actual not in values
-    if base == "Bool":
-        return str(actual).lower() in [str(v).lower() for v in values]
-    if base == "NumericLessThan":
-        return any(float(actual) < float(v) for v in values)
-    raise AssertionError(f"the evaluator does not know {operator}")
+    def __missing__(self, logical_id: str) -> str:
+        return f"arn:aws:cloudformation:::{logical_id}"
 
 
 def may_put_object(
@@ -83,25 +58,14 @@ def may_put_object(
     bucket: str,
     headers: dict[str, Any] | None = None,
 ) -> bool:
-    """IAM evaluation of the bucket policy alone for an s3:PutObject by ``role_arn`` over TLS 1.2 with the given SSE
-    headers (none: Firehose's and replay's writes): some Allow matches and no Deny does."""
-    arn = f"arn:aws:s3:::{bucket}/{key}"
-    context = {"aws:PrincipalArn": role_arn, "aws:SecureTransport": "true", "s3:TlsVersion": 1.2, **(headers or {})}
-
-    def applies(statement: dict[str, Any]) -> bool:
-        if not any(fnmatch.fnmatchcase("s3:PutObject", a) for a in _as_list(statement["Action"])):
-            return False
-        resources = [_resource_text(r, bucket_id, bucket) for r in _as_list(statement["Resource"])]
-        if not any(fnmatch.fnmatchcase(arn, r) for r in resources):
-            return False
-        return all(
-            _condition_holds(operator, name, value, context)
-            for operator, keys in statement.get("Condition", {}).items()
-            for name, value in keys.items()
-        )
-
-    matching = [s for s in statements if applies(s)]
-    return any(s["Effect"] == "Allow" for s in matching) and not any(s["Effect"] == "Deny" for s in matching)
+    """What the bucket policy alone decides for an s3:PutObject by ``role_arn`` over TLS with the given SSE headers
+    (none: Firehose's and replay's writes): some Allow matches and no Deny does, under IAM's condition semantics
+    (the evaluator of tests/infrastructure/test_integrity.py, which also evaluates the integrity denies)."""
+    arns = _Arns({bucket_id: f"arn:aws:s3:::{bucket}"})
+    request = Request(role_arn, "s3:PutObject", f"arn:aws:s3:::{bucket}/{key}", _resolve(headers or {}, arns))
+    # The lake bucket's name holds its account (shared/naming.py): "<prefix>-datalake-<account>-<region>".
+    (account,) = re.findall(r"-(\d{12})-", bucket)
+    return bucket_policy_alone(_resolve(statements, arns), request, resource_account=account)
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +141,9 @@ def test_data_lake_lifecycle(data_lake, cfg):
 def test_buckets_deny_insecure_transport(which, request, consumer: Template):
     bucket_id, _ = request.getfixturevalue(which)
     denies = [s for s in _policy_statements(consumer, bucket_id) if s["Effect"] == "Deny"]
-    tls = [s for s in denies if s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}]
+    tls = [s for s in denies if s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}]
     assert tls and tls[0]["Principal"] == {"AWS": "*"} and tls[0]["Action"] == "s3:*"
-    old_tls = [s for s in denies if "NumericLessThan" in s["Condition"]]
+    old_tls = [s for s in denies if "NumericLessThan" in s.get("Condition", {})]
     assert old_tls and old_tls[0]["Condition"]["NumericLessThan"] == {"s3:TlsVersion": 1.2}
 
 

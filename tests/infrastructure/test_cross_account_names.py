@@ -165,8 +165,10 @@ def _check_pair(consumer_stack: Stack, producer_stack: Stack, cfg: AppConfig) ->
         assert set(_as_list(objects["Action"])) <= set(_as_list(mine["Action"]))
         key = by_sid["DataLakeKeyViaS3"]
         assert key["Resource"] == f"arn:{consumer.partition}:kms:{consumer_stack.region}:{consumer_account}:key/*"
-        assert key["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"] == consumer.alias
-        assert key["Condition"]["StringEquals"] == key_conditions
+        # The key of the consumer's account, through S3, for the consumer's bucket: no alias condition.
+        assert key["Condition"] == {"StringEquals": {**key_conditions, "aws:ResourceAccount": consumer_account}}
+        for sid in ("DataLakeBucket", "DataLakeObjectsOfThisTable"):
+            assert by_sid[sid]["Condition"] == {"StringEquals": {"aws:ResourceAccount": consumer_account}}
         assert set(_as_list(key["Action"])) <= set(_as_list(key_statement["Action"]))
 
         # The delivery stream writes into the consumer's bucket, under folders its role was granted.

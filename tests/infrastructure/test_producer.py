@@ -607,19 +607,30 @@ def test_delivery_roles_are_least_privilege_and_per_table(resources, key_id, cap
             assert not any(f"/{root}" in text for root in other.names.roots), (c.spec.name, other.spec.name)
 
 
-def test_delivery_roles_use_the_lake_key_only_by_alias_via_s3(captures, cfg):
+def test_delivery_roles_use_the_lake_key_only_in_the_lake_account_via_s3_for_the_bucket(captures, cfg):
+    """Conditions KMS documents for a key of another account (no kms:ResourceAliases)."""
     lake = naming.lake(cfg)
     for c in captures:
         statement = _by_sid(c.statements, "DataLakeKeyViaS3")
         assert sorted(_as_list(statement["Action"])) == sorted(DELIVERY_KEY_ACTIONS)
         assert statement["Resource"] == f"arn:{lake.partition}:kms:{lake.region}:{lake.account}:key/*"
         assert statement["Condition"] == {
-            "ForAnyValue:StringEquals": {"kms:ResourceAliases": lake.key_alias},
             "StringEquals": {
+                "aws:ResourceAccount": lake.account,
                 "kms:ViaService": f"s3.{lake.region}.amazonaws.com",
                 "kms:EncryptionContext:aws:s3:arn": lake.bucket_arn,
             },
         }
+        assert "kms:ResourceAliases" not in json.dumps(c.statements)
+
+
+def test_delivery_roles_s3_statements_pin_the_lake_account(captures, cfg):
+    lake = naming.lake(cfg)
+    for c in captures:
+        s3_statements = [s for s in c.statements if any(a.startswith("s3:") for a in _as_list(s["Action"]))]
+        assert {s["Sid"] for s in s3_statements} == {"DataLakeBucket", "DataLakeObjectsOfThisTable"}
+        for statement in s3_statements:
+            assert statement["Condition"] == {"StringEquals": {"aws:ResourceAccount": lake.account}}
 
 
 # --- alarms, topic, dashboards ----------------------------------------------------------------------------
@@ -796,3 +807,54 @@ def test_outputs_name_every_tables_resources(producer: Template, captures):
         assert c.names.delivery_stream in values
         assert _arn(c.stream_id) in values
         assert _arn(c.role_id) in values
+
+
+# --- issue 18: narrow key grants and confused-deputy conditions --------------------------------------------------
+def test_producer_key_serves_cloudwatch_logs_only_for_this_stacks_log_groups(synthesized, resources, key_id):
+    stack = synthesized.producer_stage.producer
+    statements = resources[key_id]["Properties"]["KeyPolicy"]["Statement"]
+    (logs,) = [s for s in statements if s.get("Principal") == {"Service": f"logs.{stack.region}.amazonaws.com"}]
+    assert logs["Condition"] == {
+        "ArnLike": {
+            "kms:EncryptionContext:aws:logs:arn": (
+                f"arn:aws:logs:{stack.region}:{stack.account}:log-group:{stack.stack_name}-*"
+            )
+        }
+    }
+    # The pattern holds because CloudFormation names every one of them "<stack name>-<logical ID>-<suffix>": none may
+    # carry a name of its own while it is encrypted with this key.
+    groups = _of_type(resources, "AWS::Logs::LogGroup")
+    assert groups and all("LogGroupName" not in g["Properties"] for g in groups.values())
+
+
+def test_vpc_flow_log_role_trusts_only_this_accounts_flow_logs(synthesized, resources):
+    stack = synthesized.producer_stage.producer
+    (flow_log,) = _of_type(resources, "AWS::EC2::FlowLog").values()
+    role = resources[flow_log["Properties"]["DeliverLogsPermissionArn"]["Fn::GetAtt"][0]]
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": stack.account},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{stack.region}:{stack.account}:vpc-flow-log/*"},
+    }
+
+
+def test_backup_key_grants_only_via_aws_backup_and_dynamodb(synthesized, resources, cfg):
+    if not cfg.backup.enabled:
+        return
+    stack = synthesized.producer_stage.producer
+    (selection,) = _of_type(resources, "AWS::Backup::BackupSelection").values()
+    role_id = selection["Properties"]["BackupSelection"]["IamRoleArn"]["Fn::GetAtt"][0]
+    (policy,) = [
+        r
+        for r in _of_type(resources, "AWS::IAM::ManagedPolicy").values()
+        if {"Ref": role_id} in r["Properties"]["Roles"]
+    ]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    kms = [s for s in statements if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+    assert kms
+    for statement in kms:
+        assert statement["Condition"]["StringEquals"]["kms:ViaService"] == [
+            f"backup.{stack.region}.amazonaws.com",
+            f"dynamodb.{stack.region}.amazonaws.com",
+        ], statement["Sid"]
