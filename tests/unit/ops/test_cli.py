@@ -4,16 +4,14 @@ configured account before anything is touched, and timeouts an interactive tool 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
 import boto3
 import pytest
+from typer.testing import CliRunner
 
 from ops import aws
 from ops.cli import app
@@ -49,17 +47,16 @@ def test_version(runner):
     assert result.output.strip() == f"ddb-lake {version('ddb-cross-account-datalake')}"
 
 
-def _help(command: str) -> str:
-    # A real process with an 80-column terminal setting (COLUMNS), as a user sees it; this checkout's code.
-    env = {**os.environ, "COLUMNS": "80", "TERMINAL_WIDTH": "80"}
-    command_line = [sys.executable, "-m", "ops.cli", command, "--help"]
-    answer = subprocess.run(command_line, capture_output=True, text=True, env=env, check=True, cwd=ROOT)
-    return answer.stdout
+def _help(runner, command: str) -> str:
+    # An 80-column terminal: click sizes help with shutil.get_terminal_size(), which reads COLUMNS.
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+    assert result.exit_code == 0
+    return result.output
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_help_fits_80_columns_with_whole_option_names_and_flags_as_flags(command):
-    text = _help(command)
+    text = _help(CliRunner(), command)
     assert max(len(line) for line in text.splitlines()) <= 80, text
     assert "…" not in text and "<bool>" not in text
     declared = {o for p in app.registered_commands if p.name == command for o in _options_of(p.callback)}
@@ -220,3 +217,15 @@ def test_backfill_refuses_credentials_of_another_account(runner, cdk_json):
     assert f"belong to account 123456789012, not the producer account {PRODUCER}: pass --profile or --role" in (
         " ".join(result.output.split())
     )
+
+
+@pytest.mark.parametrize("command", ["preflight", "smoke", "replay"])
+def test_ctrl_c_in_any_command_exits_130(runner, cdk_json, monkeypatch, command):
+    def interrupted(path: Path) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ops.cli.load_config", interrupted)
+    args = {"replay": ["--table", "o", "--from", "raw", "--start", "2026-11-29", "--end", "2026-11-30"]}
+    result = runner.invoke(app, [command, "--cdk-json", str(cdk_json), *args.get(command, [])])
+    assert result.exit_code == 130
+    assert result.output.strip() == "interrupted"

@@ -178,3 +178,18 @@ def test_bad_range_exit_2_and_missing_state_machine_exit_3(runner, setup, tmp_pa
     )
     assert result.exit_code == 3
     assert "StateMachineDoesNotExist" in result.output
+
+
+def test_ctrl_c_says_the_execution_keeps_running_and_how_to_resume(runner, setup, clock):
+    cdk_json, *_ = setup
+
+    def interrupt(clock: Any) -> None:  # Ctrl-C during the first wait for the execution
+        raise KeyboardInterrupt
+
+    clock.on_sleep = interrupt
+    result = invoke(runner, cdk_json, "--from", "2026-12-03T00")
+    assert result.exit_code == 130
+    text = " ".join(result.output.split())
+    assert "interrupted" in text
+    assert "keeps running in AWS and finishes by itself (stop it with: aws stepfunctions stop-execution" in text
+    assert "resume with: ddb-lake rebuild --table orders --from 2026-12-03T00 --to 2026-12-03T09" in text
