@@ -137,7 +137,9 @@ def require_account(
     session: boto3.Session, expected: str, what: str, credentials: str, options: str, region: str | None = None
 ) -> None:
     """Stop (exit 3) unless ``session``'s credentials belong to ``expected``: a wrong profile must not write into
-    another account's resources of the same name."""
+    another account's resources of the same name. GetCallerIdentity needs no permission (not even an explicit deny
+    stops it), so the least-privileged roles (the smoke roles) can make this check too
+    (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)."""
     try:
         actual = account_of(session, region)
     except (ClientError, BotoCoreError) as error:
