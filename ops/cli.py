@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -30,6 +31,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.spinner import Spinner
 from rich.text import Text
 
 from ops import aws, backfill, lake, preflight, rebuild, replay, smoke
@@ -152,14 +154,14 @@ def preflight_command(
         }
         roles = [r.value for r in only or []]
         # Each check is printed the moment it is known, a spinner says what is being checked meanwhile.
-        with err.status("checking…") as status:
+        with _live(Spinner("dots", "checking…")) as live:
             checks = preflight.run(
                 cfg,
                 credentials,
                 roles,
                 assembly if assembly.exists() else None,
                 on_check=_print_check,
-                on_start=lambda what: status.update(f"checking {what}…"),
+                on_start=lambda what: live.update(Spinner("dots", f"checking {what}…")),
             )
         failed = [c for c in checks if not c.ok]
         if failed:
@@ -169,6 +171,12 @@ def preflight_command(
         return ExitCode.OK
 
     _run(body)
+
+
+def _live(renderable: Any) -> Live:
+    """A transient display on stderr. Rich routes stdout through it only if stdout is a terminal too: with
+    ``> file`` the results must go to the file, not to the terminal's stderr."""
+    return Live(renderable, console=err, transient=True, redirect_stdout=out.is_terminal)
 
 
 def _print_check(check: preflight.Check) -> None:
@@ -593,7 +601,8 @@ def _rebuild_ranges(
     current: tuple[datetime, datetime] | None = None
     execution = ""
     try:
-        with Progress(*columns, console=err, get_time=ticks.monotonic) as progress:
+        # Results go to stdout while the bar runs: through the display only if stdout is the terminal (see _live).
+        with Progress(*columns, console=err, get_time=ticks.monotonic, redirect_stdout=out.is_terminal) as progress:
             task = progress.add_task(f"{table}: hours rebuilt", total=total)
             for a, b in parts:
                 current, execution = (a, b), ""
