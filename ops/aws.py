@@ -23,6 +23,7 @@ from botocore.exceptions import (
     ProxyConnectionError,
     ReadTimeoutError,
 )
+from botocore.parsers import ResponseParserError
 
 from ops.common import ExitCode, OpsError
 from shared.config import KNOWN_REGIONS
@@ -48,12 +49,18 @@ SESSION_NAME = "ddb-lake"
 # (https://docs.aws.amazon.com/sdkref/latest/guide/feature-region.html); boto3 itself reads only the second.
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 CONNECTION_ERRORS = (
+    # Something answered that is not AWS (a proxy, a captive portal, a wrong AWS_ENDPOINT_URL); botocore does not
+    # derive this one from BotoCoreError, so it is named here and in ERRORS.
+    ResponseParserError,
     EndpointConnectionError,
     ConnectTimeoutError,
     ReadTimeoutError,
     ConnectionClosedError,
     ProxyConnectionError,
 )
+
+# Everything a failed AWS call raises: caught as the command's exit 3 or as a preflight check's ✗.
+ERRORS = (ClientError, BotoCoreError, ResponseParserError)
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,7 @@ def assume(base: boto3.Session, role_arn: str, region: str | None = None) -> bot
     """A session with ``role_arn``'s temporary credentials (one hour: longer than any smoke test)."""
     try:
         answer = client(base, "sts", region).assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)
-    except (ClientError, BotoCoreError) as error:
+    except ERRORS as error:
         raise OpsError(f"cannot assume {role_arn}: {describe(error)}", ExitCode.AWS) from None
     creds = answer["Credentials"]
     return boto3.Session(
@@ -142,7 +149,7 @@ def require_account(
     (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)."""
     try:
         actual = account_of(session, region)
-    except (ClientError, BotoCoreError) as error:
+    except ERRORS as error:
         raise OpsError(
             f"cannot check the {what} credentials ({credentials}): {describe(error)}; {hint(error, expected, options)}",
             ExitCode.AWS,
@@ -172,8 +179,8 @@ def hint(error: Exception, account: str, options: str) -> str:
     """What to do about a failed call: a network problem is not fixed with other credentials."""
     if is_connection_error(error):
         return (
-            "the AWS endpoint could not be reached: check the network, a proxy (HTTPS_PROXY), AWS_ENDPOINT_URL "
-            "and the region"
+            "the AWS endpoint could not be reached (or what answered was not AWS): check the network, a proxy "
+            "(HTTPS_PROXY), AWS_ENDPOINT_URL and the region"
         )
     return credentials_fix(account, options)
 
@@ -187,6 +194,8 @@ def describe(error: Exception) -> str:
         return f"{operation}: {info.get('Code', 'error')}" + (f": {message}" if message else "")
     if isinstance(error, NoCredentialsError):
         return "no AWS credentials found (set AWS_PROFILE, pass --profile-*, or export credentials)"
+    if isinstance(error, ResponseParserError):
+        return f"endpoint: not an AWS answer ({' '.join(str(error).split())[:200]})"
     if is_connection_error(error):
         return f"network: {' '.join(str(error).split())}"
     return " ".join(str(error).split()) or type(error).__name__

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from ops import aws
 from ops.common import Clock, ExitCode, OpsError
@@ -383,7 +383,7 @@ class Backfill:
         """Reads the key schema; returns DynamoDB's (approximate, six-hourly) item count."""
         try:
             table = self.dynamodb.describe_table(TableName=self.table)["Table"]
-        except (ClientError, BotoCoreError) as error:
+        except aws.ERRORS as error:
             raise OpsError(f"cannot read table {self.table}: {aws.describe(error)}", ExitCode.AWS) from None
         self.key_names = [k["AttributeName"] for k in table["KeySchema"]]
         return table.get("ItemCount")
@@ -443,7 +443,7 @@ class Backfill:
         for exc in errors:
             if isinstance(exc, OpsError):
                 raise exc
-            if isinstance(exc, ClientError | BotoCoreError):
+            if isinstance(exc, aws.ERRORS):
                 self.result.error = aws.describe(exc)
             else:
                 raise exc

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from rich.live import Live
 from rich.progress import (
     BarColumn,
@@ -107,7 +107,7 @@ def _run(action: Callable[[], ExitCode]) -> None:
     except OpsError as error:
         err.print(f"error: {error}")
         raise typer.Exit(int(error.code)) from None
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         err.print(f"error: {aws.describe(error)}")
         raise typer.Exit(int(ExitCode.AWS)) from None
     except KeyboardInterrupt:
@@ -314,7 +314,7 @@ def backfill_command(
         if kinesis is not None:
             try:
                 kinesis.describe_stream_summary(StreamName=stream_name)
-            except (ClientError, BotoCoreError) as error:
+            except aws.ERRORS as error:
                 raise OpsError(f"cannot use stream {stream_name}: {aws.describe(error)}", ExitCode.AWS) from None
         columns = (
             SpinnerColumn(),
@@ -624,6 +624,14 @@ def _rebuild_ranges(
                     return _rebuild_failed(outcome, table, end)
                 progress.advance(task, rebuild.hours_in(a, b))
                 out.print(f"✓ {label} ({rebuild.hours_in(a, b)} hours): execution {name} SUCCEEDED")
+    except ClientError as error:
+        if aws.error_code(error) == "StateMachineDoesNotExist":
+            raise OpsError(
+                f"{aws.describe(error)}: deploy the consumer stage with the lakehouse first (its maintenance state "
+                "machine is what rebuild runs)",
+                ExitCode.AWS,
+            ) from None
+        raise
     except KeyboardInterrupt:
         err.print("interrupted")
         if current is not None:

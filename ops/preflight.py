@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from ops import aws
 from ops.common import OpsError
@@ -161,7 +161,7 @@ def _identity(cfg: AppConfig, target: Target, creds: aws.Credentials, add: Add) 
     except OpsError as error:
         add(name, False, str(error), aws.credentials_fix(env.account, option))
         return False
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         add(name, False, aws.describe(error), aws.hint(error, env.account, option))
         return False
     if account != env.account:
@@ -200,7 +200,7 @@ def _bootstrap(cfg: AppConfig, target: Target, required: dict[tuple[str, str], t
         else:
             _failed(add, "CDK bootstrap stack", error, "cloudformation:DescribeStacks")
         return
-    except BotoCoreError as error:
+    except aws.ERRORS as error:
         _failed(add, "CDK bootstrap stack", error, "cloudformation:DescribeStacks")
         return
     stack = stacks[0]
@@ -236,7 +236,7 @@ def _bootstrap_version(
     name = "CDK bootstrap version"
     try:
         value = aws.client(session, "ssm").get_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)["Parameter"]["Value"]
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         if aws.error_code(error) == "ParameterNotFound":
             add(name, False, f"{BOOTSTRAP_VERSION_PARAMETER} is missing", _bootstrap_command(cfg, env))
         else:
@@ -261,7 +261,7 @@ def _connection(cfg: AppConfig, target: Target, add: Add) -> None:
     service = cfg.source.connection_service
     try:
         answer = aws.client(target.session, service, cfg.source.connection_region).get_connection(ConnectionArn=arn)
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         if aws.error_code(error) == "ResourceNotFoundException":
             add(name, False, f"{arn} does not exist", "create it (README, one-time setup) and put its ARN in cdk.json")
         else:
@@ -290,7 +290,7 @@ def _our_reservations(session: boto3.Session) -> int:
                 if resource["ResourceType"] == "AWS::Lambda::Function" and resource.get("PhysicalResourceId"):
                     answer = functions.get_function_concurrency(FunctionName=resource["PhysicalResourceId"])
                     total += answer.get("ReservedConcurrentExecutions") or 0
-    except (ClientError, BotoCoreError):
+    except aws.ERRORS:
         return 0
     return total
 
@@ -302,7 +302,7 @@ def _lambda_concurrency(cfg: AppConfig, target: Target, add: Add) -> None:
     needed = per_table * len(cfg.tables)
     try:
         limits = aws.client(target.session, "lambda").get_account_settings()["AccountLimit"]
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         _failed(add, name, error, "lambda:GetAccountSettings")
         return
     quota = int(limits["ConcurrentExecutions"])
@@ -337,7 +337,7 @@ def _lake_formation(cfg: AppConfig, target: Target, add: Add) -> None:
     name = "Lake Formation defaults"
     try:
         settings: dict[str, Any] = aws.client(target.session, "lakeformation").get_data_lake_settings()
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         _failed(add, name, error, "lakeformation:GetDataLakeSettings")
         return
     settings = settings.get("DataLakeSettings", {})
@@ -378,7 +378,7 @@ def _backup_copy(cfg: AppConfig, target: Target, add: Add) -> None:
     name = "cross-account backup"
     try:
         settings = backup.describe_global_settings().get("GlobalSettings", {})
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         _failed(add, name, error, "backup:DescribeGlobalSettings")
     else:
         enabled = str(settings.get("isCrossAccountBackupEnabled", "")).lower() == "true"
@@ -395,7 +395,7 @@ def _backup_copy(cfg: AppConfig, target: Target, add: Add) -> None:
     region = target.env.region
     try:
         answer = backup.describe_region_settings()
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         _failed(add, name, error, "backup:DescribeRegionSettings")
         return
     opt_in = answer.get("ResourceTypeOptInPreference", {}).get("DynamoDB") is True

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from lambdas.transform.replay import InvalidBackup, split_records, transform_record
 from ops import aws, lake
 from ops.common import ExitCode, OpsError
@@ -148,6 +146,6 @@ def replay(
                     )
             summary.objects.append(replayed)
             on_object(None)
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         raise OpsError(f"replay stopped: {aws.describe(error)}", ExitCode.AWS) from None
     return summary

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from botocore.parsers import ResponseParserError
 
 from ops import aws, common, preflight
 from ops.cli import app
@@ -273,16 +274,29 @@ def test_each_check_is_shown_as_soon_as_it_is_known(runner, cdk_json, stubs, mon
     assert not any("Lake Formation" in line for line in before_consumer)
 
 
-def test_an_unreachable_endpoint_is_a_network_problem_not_credentials(runner, cdk_json, stubs, monkeypatch):
+@pytest.mark.parametrize(
+    ("error", "detail"),
+    [
+        (
+            EndpointConnectionError(endpoint_url=f"https://sts.{REGION}.amazonaws.com/"),
+            f'network: Could not connect to the endpoint URL: "https://sts.{REGION}.amazonaws.com/"',
+        ),
+        # What a proxy or a wrong AWS_ENDPOINT_URL answering an empty body gives (measured): once a traceback.
+        (ResponseParserError("Unable to parse response (no element found)"), "endpoint: not an AWS answer"),
+    ],
+)
+def test_an_unreachable_endpoint_is_a_network_problem_not_credentials(
+    runner, cdk_json, stubs, monkeypatch, error, detail
+):
     def unreachable(session: Any, region: str | None = None) -> str:
-        raise EndpointConnectionError(endpoint_url=f"https://sts.{REGION}.amazonaws.com/")
+        raise error
 
     monkeypatch.setattr(aws, "account_of", unreachable)
     result = invoke(runner, cdk_json, *roles(), "--only", "producer")
     out = " ".join(result.output.split())
     assert result.exit_code == 1
-    assert f'network: Could not connect to the endpoint URL: "https://sts.{REGION}.amazonaws.com/"' in out
-    assert "fix: the AWS endpoint could not be reached: check the network, a proxy (HTTPS_PROXY)" in out
+    assert detail in out
+    assert "fix: the AWS endpoint could not be reached (or what answered was not AWS): check the network" in out
     assert "credentials for account" not in out
 
 

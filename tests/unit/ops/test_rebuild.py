@@ -177,7 +177,8 @@ def test_bad_range_exit_2_and_missing_state_machine_exit_3(runner, setup, tmp_pa
         ],
     )
     assert result.exit_code == 3
-    assert "StateMachineDoesNotExist" in result.output
+    assert "ListExecutions: StateMachineDoesNotExist" in result.output
+    assert "deploy the consumer stage with the lakehouse first" in " ".join(result.output.split())
 
 
 def test_ctrl_c_says_the_execution_keeps_running_and_how_to_resume(runner, setup, clock):
