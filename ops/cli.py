@@ -127,7 +127,7 @@ def _consumer_session(cfg: Any, profile: str | None, role: str | None) -> Any:
 
 
 # --- preflight -----------------------------------------------------------------------------------------------
-@app.command("preflight")
+@app.command("preflight", short_help="Check the accounts are ready for the first deployment.")
 def preflight_command(
     cdk_json: CdkJson = Path("cdk.json"),
     profile_tooling: Annotated[str | None, _profile("tooling")] = None,
@@ -187,7 +187,7 @@ def _print_check(check: preflight.Check) -> None:
 
 
 # --- smoke ---------------------------------------------------------------------------------------------------
-@app.command("smoke")
+@app.command("smoke", short_help="Prove a change travels from A's table to B's lake.")
 def smoke_command(
     table: Annotated[str | None, typer.Option("--table", help="One configured table (default: every one).")] = None,
     cdk_json: CdkJson = Path("cdk.json"),
@@ -267,7 +267,7 @@ class _Rate(ProgressColumn):
         return Text(f"{speed:,.0f} items/s" if speed else "- items/s")
 
 
-@app.command("backfill")
+@app.command("backfill", short_help="Put a table's existing items on its change stream (A).")
 def backfill_command(
     table_name: Annotated[str, typer.Option("--table-name", help="The DynamoDB table to read.")],
     stream_name: Annotated[
@@ -433,7 +433,7 @@ def _instant(option: str, text: str) -> datetime:
         raise OpsError(f"{option} {text!r}: not an ISO 8601 time such as 2026-11-29T10:00Z", ExitCode.USAGE) from None
 
 
-@app.command("replay")
+@app.command("replay", short_help="Transform kept source records into the lake again (B).")
 def replay_command(
     table: Annotated[str, typer.Option("--table", help="A configured table.")],
     source: Annotated[Source, typer.Option("--from", help="raw: the raw backup; errors: the error envelopes.")],
@@ -530,7 +530,7 @@ def _replay_report(
 
 
 # --- rebuild -------------------------------------------------------------------------------------------------
-@app.command("rebuild")
+@app.command("rebuild", short_help="Rebuild a table's Iceberg history and state (B).")
 def rebuild_command(
     table: Annotated[str, typer.Option("--table", help="A configured table.")],
     first: Annotated[

@@ -32,10 +32,12 @@ def test_console_script_is_declared():
 
 
 def test_help_lists_the_commands_and_exit_codes(runner):
-    result = runner.invoke(app, ["--help"])
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "80"})
     assert result.exit_code == 0
     for command in COMMANDS:
-        assert command in result.output
+        assert re.search(rf"^  {command} +\S", result.output, re.M)
+    commands = result.output.split("Commands:")[1]
+    assert "..." not in commands and max(len(line) for line in result.output.splitlines()) <= 80
     text = " ".join(result.output.split())
     assert "0 ok, 1 check failed, 2 usage or configuration error, 3 AWS error (130: Ctrl-C)" in text
     assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 130]
