@@ -156,7 +156,7 @@ def require_account(
         ) from None
     if actual != expected:
         raise OpsError(
-            f"{credentials} belong to account {actual}, not the {what} account {expected}: "
+            f"the credentials ({credentials}) are account {actual}'s, not the {what} account {expected}'s: "
             f"{credentials_fix(expected, options)}",
             ExitCode.AWS,
         )

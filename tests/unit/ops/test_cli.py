@@ -196,7 +196,8 @@ def test_smoke_refuses_credentials_of_another_account(runner, tmp_path, clock):
     result = runner.invoke(app, ["smoke", "--cdk-json", str(cdk_json), "--role-consumer", role_arn(CONSUMER)])
     assert result.exit_code == 3
     assert (
-        f"error: the default credentials belong to account 123456789012, not the producer account {PRODUCER}: "
+        f"error: the credentials (the default credentials) are account 123456789012's, not the producer account "
+        f"{PRODUCER}'s: "
         f"pass --profile-producer or --role-producer with credentials for account {PRODUCER}"
     ) in " ".join(result.output.split())
     assert boto3.client("dynamodb").scan(TableName="ddblake-orders")["Items"] == []
@@ -208,7 +209,7 @@ def test_replay_and_rebuild_refuse_credentials_of_another_account(runner, cdk_js
         result = runner.invoke(app, [*args, "--cdk-json", str(cdk_json), "--role-consumer", role_arn(PRODUCER)])
         assert result.exit_code == 3
         assert (
-            f"belong to account {PRODUCER}, not the consumer account {CONSUMER}: pass --profile-consumer or "
+            f"are account {PRODUCER}'s, not the consumer account {CONSUMER}'s: pass --profile-consumer or "
             f"--role-consumer with credentials for account {CONSUMER}"
         ) in " ".join(result.output.split())
 
@@ -216,7 +217,7 @@ def test_replay_and_rebuild_refuse_credentials_of_another_account(runner, cdk_js
 def test_backfill_refuses_credentials_of_another_account(runner, cdk_json):
     result = runner.invoke(app, ["backfill", "--cdk-json", str(cdk_json), "--table-name", "t", "--dry-run"])
     assert result.exit_code == 3
-    assert f"belong to account 123456789012, not the producer account {PRODUCER}: pass --profile or --role" in (
+    assert f"are account 123456789012's, not the producer account {PRODUCER}'s: pass --profile or --role" in (
         " ".join(result.output.split())
     )
 
