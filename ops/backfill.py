@@ -6,6 +6,10 @@ Each record is exactly what Kinesis Data Streams for DynamoDB writes for an INSE
 backfill record in the current-state view, see docs/transform-contract.md). A parallel scan feeds PutRecords
 batches; only failed entries are retried, with exponential backoff; a per-second budget leaves the shards'
 capacity to live traffic; and a resume token records exactly which items each segment has delivered.
+
+Ctrl-C: the first one stops every segment before its next batch (requests in flight finish, waits for the rate
+limit or a retry end at once) and the run ends with an exact resume token; a second one aborts without waiting
+(``Aborted``: the last recorded token, which may send the batches that were in flight a second time).
 """
 
 from __future__ import annotations
@@ -14,15 +18,17 @@ import base64
 import binascii
 import hashlib
 import json
+import signal
 import threading
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from ops import aws
 from ops.common import Clock, ExitCode, OpsError
@@ -35,6 +41,11 @@ MAX_BATCH_BYTES = 5 * 1024 * 1024  # the whole request, partition keys included
 MAX_RECORD_BYTES = 1024 * 1024  # one record's data plus its partition key
 MAX_PARTITION_KEY_CHARS = 256
 MAX_WORKERS = 32
+# How often the main thread looks up from waiting on the segments: a Ctrl-C delivered to a worker thread is only
+# handled when the main thread runs Python code, so it must not block indefinitely.
+WAIT_SECONDS = 0.2
+# A backoff longer than this is slept in steps of this, so a stop is noticed within it.
+PAUSE_STEP_SECONDS = 0.25
 # Whole-request errors worth retrying like failed entries; anything else stops the run (with a resume token).
 RETRYABLE = {
     "ProvisionedThroughputExceededException",
@@ -125,34 +136,59 @@ def micros(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
+class Aborted(Exception):
+    """A second Ctrl-C: the run was abandoned with requests possibly in flight."""
+
+    def __init__(self, token: ResumeToken, in_flight: int) -> None:
+        super().__init__("aborted")
+        self.token = token
+        self.in_flight = in_flight
+
+
+def pause(clock: Clock, seconds: float, stop: threading.Event | None) -> bool:
+    """Sleep ``seconds`` on the clock, in steps, unless ``stop`` is set; True if it was (the wait was cut short)."""
+    left = seconds
+    while left > 0:
+        if stop is not None and stop.is_set():
+            return True
+        step = min(left, PAUSE_STEP_SECONDS)
+        clock.sleep(step)
+        left -= step
+    return stop is not None and stop.is_set()
+
+
 # --- rate limit ----------------------------------------------------------------------------------------------
 class RateLimiter:
     """A token bucket refilled to ``rate`` tokens at the start of every clock second (capacity ``rate``), so no
     clock second ever carries more than ``rate`` records; callers sleep on the clock until tokens are there.
     Sleeping under the lock serialises waiters, which keeps the count exact with several segments."""
 
-    def __init__(self, rate: int, clock: Clock) -> None:
+    def __init__(self, rate: int, clock: Clock, stop: threading.Event | None = None) -> None:
         if rate < 1:
             raise ValueError("rate must be at least 1 record per second")
         self.rate = rate
         self._clock = clock
+        self._stop = stop
         self._second: int | None = None
         self._tokens = rate
         self._lock = threading.Lock()
 
-    def acquire(self, n: int) -> None:
+    def acquire(self, n: int) -> bool:
+        """Take ``n`` tokens, waiting for them; False (nothing taken) if the run is stopping."""
         if n > self.rate:
             raise ValueError(f"cannot take {n} tokens from a bucket of {self.rate}")
         with self._lock:
             while True:
+                if self._stop is not None and self._stop.is_set():
+                    return False
                 now = self._clock.monotonic()
                 second = int(now // 1)
                 if second != self._second:
                     self._second, self._tokens = second, self.rate
                 if n <= self._tokens:
                     self._tokens -= n
-                    return
-                self._clock.sleep(second + 1 - now)
+                    return True
+                self._clock.sleep(second + 1 - now)  # at most a second: the stop is checked again after it
 
 
 # --- delivery ------------------------------------------------------------------------------------------------
@@ -168,20 +204,24 @@ class Sender:
         max_attempts: int = 8,
         base_delay: float = 0.2,
         max_delay: float = 10.0,
+        stop: threading.Event | None = None,
     ) -> None:
         self.kinesis, self.stream, self.limiter, self.clock = kinesis, stream, limiter, clock
+        self.stop = stop
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
         self.retried = 0
         self.last_error = ""
         self._lock = threading.Lock()
 
-    def put(self, records: list[tuple[bytes, str]]) -> list[bool]:
-        """Deliver ``(data, partition key)`` records; returns, per record, whether it was delivered."""
+    def put(self, records: list[tuple[bytes, str]]) -> tuple[list[bool], bool]:
+        """Deliver ``(data, partition key)`` records; returns, per record, whether it was delivered, and whether
+        the run's stop cut the attempts short (then the undelivered ones did not fail: they were not retried)."""
         delivered = [False] * len(records)
         pending = list(range(len(records)))
         attempt = 0
         while pending:
-            self.limiter.acquire(len(pending))
+            if not self.limiter.acquire(len(pending)):
+                return delivered, True
             entries = [{"Data": records[i][0], "PartitionKey": records[i][1]} for i in pending]
             try:
                 answer = self.kinesis.put_records(StreamName=self.stream, Records=entries)
@@ -205,9 +245,10 @@ class Sender:
                 self.last_error = reason
             if attempt >= self.max_attempts:
                 break
-            self.clock.sleep(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+            if pause(self.clock, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)), self.stop):
+                return delivered, True
             pending = failed
-        return delivered
+        return delivered, False
 
 
 # --- resume token --------------------------------------------------------------------------------------------
@@ -324,10 +365,17 @@ class Backfill:
         self.on_progress = on_progress
         self.states = resume.segments if resume else [SegmentState() for _ in range(segments)]
         self.batch_records = min(MAX_BATCH_RECORDS, rate)
-        self.sender = None if dry_run else Sender(kinesis, stream or "", RateLimiter(rate, clock), clock, max_attempts)
+        self.stop = threading.Event()  # set by a failure that ends the run, or by Ctrl-C
+        self.interrupted = False
+        self.on_stopping: Callable[[], None] = lambda: None  # told about the first Ctrl-C
+        self.sender = (
+            None
+            if dry_run
+            else Sender(kinesis, stream or "", RateLimiter(rate, clock, self.stop), clock, max_attempts, stop=self.stop)
+        )
         self.result = Result()
-        self.stop = threading.Event()
         self._lock = threading.Lock()
+        self._in_flight = 0
         self.region = dynamodb.meta.region_name
         self.key_names: list[str] = []
 
@@ -335,33 +383,67 @@ class Backfill:
         """Reads the key schema; returns DynamoDB's (approximate, six-hourly) item count."""
         try:
             table = self.dynamodb.describe_table(TableName=self.table)["Table"]
-        except (ClientError, BotoCoreError) as error:
+        except aws.ERRORS as error:
             raise OpsError(f"cannot read table {self.table}: {aws.describe(error)}", ExitCode.AWS) from None
         self.key_names = [k["AttributeName"] for k in table["KeySchema"]]
         return table.get("ItemCount")
+
+    def interrupt(self) -> None:
+        """Ctrl-C: the first stops the segments before their next batch; the second abandons the run."""
+        if self.interrupted:
+            with self._lock:
+                raise Aborted(self._token(), self._in_flight)
+        self.interrupted = True
+        self.stop.set()
+        self.on_stopping()
+
+    def _token(self) -> ResumeToken:
+        return ResumeToken(
+            self.table,
+            [SegmentState(s.done, dict(s.after) if s.after else None, list(s.sent)) for s in self.states],
+        )
+
+    @contextmanager
+    def _ctrl_c(self) -> Iterator[None]:
+        """SIGINT calls ``interrupt`` while the segments run (only the main thread may install a handler)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: self.interrupt())
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def run(self) -> Result:
         if not self.key_names:
             self.describe()
         errors: list[BaseException] = []
-        with ThreadPoolExecutor(max_workers=min(self.segments, MAX_WORKERS)) as pool:
-            futures = [pool.submit(self._segment, i) for i in range(self.segments)]
-            try:
-                for future in futures:
-                    exc = future.exception()
-                    if exc:
-                        errors.append(exc)
-                        self.stop.set()
-            except KeyboardInterrupt:
-                self.stop.set()  # segments finish their batch, so the token stays exact
-                self.result.error = "interrupted"
-                for future in futures:
-                    future.exception()
+        pool = ThreadPoolExecutor(max_workers=min(self.segments, MAX_WORKERS))
+        futures = [pool.submit(self._segment, i) for i in range(self.segments)]
+        try:
+            with self._ctrl_c():
+                pending = set(futures)
+                while pending:
+                    # A timeout, so that a signal is handled promptly whichever thread received it.
+                    done, pending = wait(pending, timeout=WAIT_SECONDS, return_when=FIRST_EXCEPTION)
+                    for future in done:
+                        exc = future.exception()
+                        if exc:
+                            errors.append(exc)
+                            self.stop.set()
+        except (Aborted, KeyboardInterrupt):
+            self.stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        if self.interrupted:
+            self.result.error = "interrupted"
         self.result.token = ResumeToken(self.table, self.states)
         for exc in errors:
             if isinstance(exc, OpsError):
                 raise exc
-            if isinstance(exc, ClientError | BotoCoreError):
+            if isinstance(exc, aws.ERRORS):
                 self.result.error = aws.describe(exc)
             else:
                 raise exc
@@ -416,11 +498,21 @@ class Backfill:
         return _Pending(keys, data, pk)
 
     def _flush(self, state: SegmentState, pending: list[_Pending], remaining: dict[str, Any]) -> bool:
-        """Send the batch; move the segment's progress past what was delivered. False if something was not."""
+        """Send the batch; move the segment's progress past what was delivered. False if something was not, or
+        if the run is stopping (then the batch is not started: its items stay after the token's position)."""
+        if self.stop.is_set():
+            return False
         sendable = [i for i, p in enumerate(pending) if p.data is not None]
         delivered = [True] * len(pending)
+        stopped = False
         if sendable and self.sender is not None:
-            flags = self.sender.put([(pending[i].data, pending[i].partition_key) for i in sendable])  # type: ignore[misc]
+            with self._lock:
+                self._in_flight += len(sendable)
+            try:
+                flags, stopped = self.sender.put([(pending[i].data, pending[i].partition_key) for i in sendable])  # type: ignore[misc]
+            finally:
+                with self._lock:
+                    self._in_flight -= len(sendable)
             for i, ok in zip(sendable, flags, strict=True):
                 delivered[i] = ok
         first_failure = next((i for i, ok in enumerate(delivered) if not ok), None)
@@ -433,7 +525,7 @@ class Backfill:
             sent_now = sum(1 for i in sendable if delivered[i])
             self.result.items += sent_now
             self.result.record_bytes += sum(len(pending[i].data or b"") for i in sendable if delivered[i])
-            if first_failure is not None:
+            if first_failure is not None and not stopped:
                 self.result.undelivered += len(delivered) - sum(delivered)
                 self.result.error = self.sender.last_error if self.sender else ""
         self.on_progress(len(pending))

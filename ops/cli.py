@@ -1,19 +1,25 @@
-"""The ``ddb-lake`` console script: ``preflight``, ``smoke``, ``backfill`` and ``replay`` (docs/operations.md).
+"""The ``ddb-lake`` console script: ``preflight``, ``smoke``, ``backfill``, ``replay`` and ``rebuild``
+(docs/operations.md).
 
-Exit codes: 0 success; 1 the command ran and found a problem; 2 bad arguments or configuration; 3 an AWS call
-failed (credentials, permissions, a missing resource). Every failure ends with one line saying why.
+Exit codes, the same for every command: 0 success; 1 the command ran and found a problem; 2 bad arguments or
+configuration (typer's own usage errors too); 3 an AWS call failed (credentials of the wrong account,
+permissions, a missing resource, an unreachable endpoint); 130 interrupted (Ctrl-C). Every failure ends with one
+line saying why.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,22 +31,49 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.spinner import Spinner
 from rich.text import Text
 
-from ops import aws, backfill, preflight, replay, smoke
-from ops.common import ExitCode, OpsError, clock, err, load_config, out, utc
+from ops import aws, backfill, lake, preflight, rebuild, replay, smoke
+from ops.common import ExitCode, OpsError, clock, err, hard_exit, load_config, out, utc
 from shared import naming
 from shared.smoke_targets import smoke_tables
 
+DISTRIBUTION = "ddb-cross-account-datalake"
 app = typer.Typer(
     name="ddb-lake",
-    help="Operate the DynamoDB -> data lake pipeline: preflight, smoke, backfill, replay. "
-    "Exit codes: 0 ok, 1 check failed, 2 usage or configuration error, 3 AWS error.",
+    help="Operate the DynamoDB -> data lake pipeline: preflight, smoke, backfill, replay, rebuild. "
+    "Exit codes: 0 ok, 1 check failed, 2 usage or configuration error, 3 AWS error (130: Ctrl-C).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: flags shown as flags (--dry-run, not --dry-run <bool>) and option names never cut at 80
+    # columns (rich's boxed panels truncated --max-records-per-second).
+    rich_markup_mode=None,
 )
+
+
+def _version() -> str:
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a checkout without pip install -e .
+        return "unknown (not installed)"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(f"ddb-lake {_version()}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """Operate the DynamoDB -> data lake pipeline."""
 
 
 class AccountRole(StrEnum):
@@ -74,14 +107,27 @@ def _run(action: Callable[[], ExitCode]) -> None:
     except OpsError as error:
         err.print(f"error: {error}")
         raise typer.Exit(int(error.code)) from None
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         err.print(f"error: {aws.describe(error)}")
         raise typer.Exit(int(ExitCode.AWS)) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     raise typer.Exit(int(code))
 
 
+def _consumer_session(cfg: Any, profile: str | None, role: str | None) -> Any:
+    """Account B's session, after checking the credentials belong to it."""
+    credentials = aws.Credentials(profile, role)
+    session = aws.session(credentials, cfg.consumer.region)
+    aws.require_account(
+        session, cfg.consumer.account, "consumer", credentials.describe(), "--profile-consumer or --role-consumer"
+    )
+    return session
+
+
 # --- preflight -----------------------------------------------------------------------------------------------
-@app.command("preflight")
+@app.command("preflight", short_help="Check the accounts are ready for the first deployment.")
 def preflight_command(
     cdk_json: CdkJson = Path("cdk.json"),
     profile_tooling: Annotated[str | None, _profile("tooling")] = None,
@@ -107,16 +153,16 @@ def preflight_command(
             "producer": aws.Credentials(profile_producer, role_producer),
         }
         roles = [r.value for r in only or []]
-        checks = preflight.run(cfg, credentials, roles, assembly if assembly.exists() else None)
-        table = Table(title="ddb-lake preflight", show_lines=False)
-        # Fold rather than truncate: a fix cut off with "…" is no fix.
-        for column in ("account", "check", "", "details / fix"):
-            table.add_column(column, overflow="fold")
-        for check in checks:
-            mark = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
-            detail = check.detail + (f"\nfix: {check.fix}" if check.fix else "")
-            table.add_row(f"{check.role} {check.account}", check.name, mark, detail)
-        out.print(table)
+        # Each check is printed the moment it is known, a spinner says what is being checked meanwhile.
+        with _live(Spinner("dots", "checking…")) as live:
+            checks = preflight.run(
+                cfg,
+                credentials,
+                roles,
+                assembly if assembly.exists() else None,
+                on_check=_print_check,
+                on_start=lambda what: live.update(Spinner("dots", f"checking {what}…")),
+            )
         failed = [c for c in checks if not c.ok]
         if failed:
             err.print(f"preflight: {len(failed)} of {len(checks)} checks failed: {', '.join(c.name for c in failed)}")
@@ -127,8 +173,21 @@ def preflight_command(
     _run(body)
 
 
+def _live(renderable: Any) -> Live:
+    """A transient display on stderr. Rich routes stdout through it only if stdout is a terminal too: with
+    ``> file`` the results must go to the file, not to the terminal's stderr."""
+    return Live(renderable, console=err, transient=True, redirect_stdout=out.is_terminal)
+
+
+def _print_check(check: preflight.Check) -> None:
+    mark = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
+    out.print(Text.assemble(mark, f" {check.role} {check.account} · {check.name}: {check.detail}"))
+    if check.fix:
+        out.print(f"    fix: {check.fix}")
+
+
 # --- smoke ---------------------------------------------------------------------------------------------------
-@app.command("smoke")
+@app.command("smoke", short_help="Prove a change travels from A's table to B's lake.")
 def smoke_command(
     table: Annotated[str | None, typer.Option("--table", help="One configured table (default: every one).")] = None,
     cdk_json: CdkJson = Path("cdk.json"),
@@ -148,11 +207,24 @@ def smoke_command(
 
     def body() -> ExitCode:
         cfg = load_config(cdk_json)
+        smoke.plan(cfg, table, clock().now())  # refuses a table it cannot test before any AWS call
         lake_names = naming.lake(cfg)
-        producer = aws.session(aws.Credentials(profile_producer, role_producer), cfg.producer.region)
-        consumer = aws.session(aws.Credentials(profile_consumer, role_consumer), cfg.consumer.region)
+        producer_creds = aws.Credentials(profile_producer, role_producer)
+        consumer_creds = aws.Credentials(profile_consumer, role_consumer)
+        producer = aws.session(producer_creds, cfg.producer.region)
+        consumer = aws.session(consumer_creds, cfg.consumer.region)
         if use_smoke_roles:
             consumer = aws.assume(consumer, lake_names.smoke_reader_role_arn, cfg.consumer.region)
+        # The smoke item is written into whatever account the credentials reach: check both before anything.
+        aws.require_account(
+            consumer,
+            cfg.consumer.account,
+            "consumer",
+            f"the smoke reader role assumed with {consumer_creds.describe()}"
+            if use_smoke_roles
+            else consumer_creds.describe(),
+            "--profile-consumer or --role-consumer",
+        )
         writers = {}
         # Only the tables the smoke test covers have a writer role (pipeline/smoke.py creates no other).
         for spec in smoke_tables(cfg):
@@ -161,6 +233,15 @@ def smoke_command(
             session = producer
             if use_smoke_roles:
                 session = aws.assume(producer, naming.table(cfg, spec).smoke_writer_role_arn, cfg.producer.region)
+            aws.require_account(
+                session,
+                cfg.producer.account,
+                "producer",
+                f"the smoke writer role of {spec.name} assumed with {producer_creds.describe()}"
+                if use_smoke_roles
+                else producer_creds.describe(),
+                "--profile-producer or --role-producer",
+            )
             writers[spec.name] = aws.client(session, "dynamodb", cfg.producer.region)
         s3 = aws.client(consumer, "s3", cfg.consumer.region)
         runs = smoke.run_smoke(cfg, writers, s3, clock(), table)
@@ -186,7 +267,7 @@ class _Rate(ProgressColumn):
         return Text(f"{speed:,.0f} items/s" if speed else "- items/s")
 
 
-@app.command("backfill")
+@app.command("backfill", short_help="Put a table's existing items on its change stream (A).")
 def backfill_command(
     table_name: Annotated[str, typer.Option("--table-name", help="The DynamoDB table to read.")],
     stream_name: Annotated[
@@ -202,8 +283,20 @@ def backfill_command(
     ] = 8,
     resume: Annotated[str | None, typer.Option("--resume", help="Token printed by an earlier, stopped run.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Scan and count only; put nothing.")] = False,
-    profile: Annotated[str | None, typer.Option("--profile", help="AWS profile (default: the usual chain).")] = None,
-    region: Annotated[str | None, typer.Option("--region", help="Default: AWS_REGION or the profile's.")] = None,
+    cdk_json: CdkJson = Path("cdk.json"),
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="AWS profile for the producer account (default: the usual chain).")
+    ] = None,
+    role: Annotated[
+        str | None, typer.Option("--role", help="Role ARN in the producer account to assume with those credentials.")
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="Default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else the configured producer region.",
+        ),
+    ] = None,
 ) -> None:
     """Put every item of a table on its change stream as a synthetic INSERT marked ddbLakeOrigin=backfill."""
 
@@ -211,13 +304,17 @@ def backfill_command(
         if not dry_run and not stream_name:
             raise OpsError("--stream-name is required (unless --dry-run)", ExitCode.USAGE)
         token = backfill.ResumeToken.decode(resume) if resume else None
-        session = aws.session(aws.Credentials(profile), region)
-        dynamodb = aws.client(session, "dynamodb")
-        kinesis = None if dry_run else aws.client(session, "kinesis")
+        cfg = load_config(cdk_json)
+        where = aws.resolve_region(region, profile, cfg.producer.region)
+        credentials = aws.Credentials(profile, role)
+        session = aws.session(credentials, where)
+        aws.require_account(session, cfg.producer.account, "producer", credentials.describe(), "--profile or --role")
+        dynamodb = aws.client(session, "dynamodb", config=aws.BULK_CONFIG)
+        kinesis = None if dry_run else aws.client(session, "kinesis", config=aws.BULK_CONFIG)
         if kinesis is not None:
             try:
                 kinesis.describe_stream_summary(StreamName=stream_name)
-            except (ClientError, BotoCoreError) as error:
+            except aws.ERRORS as error:
                 raise OpsError(f"cannot use stream {stream_name}: {aws.describe(error)}", ExitCode.AWS) from None
         columns = (
             SpinnerColumn(),
@@ -242,18 +339,51 @@ def backfill_command(
             dry_run=dry_run,
         )
         count = job.describe()
-        with Progress(*columns, console=err, get_time=clock().monotonic) as progress:
-            # DynamoDB updates ItemCount about every six hours: an estimate for the ETA, not a promise.
-            total = count if count and token is None else None
-            task = progress.add_task(f"{'counting' if dry_run else 'backfilling'} {table_name}", total=total)
-            job.on_progress = lambda n: progress.advance(task, n)
-            result = job.run()
-        return _backfill_report(result, table_name, stream_name, segments, dry_run)
+        job.on_stopping = lambda: err.print(
+            "stopping: waiting for the requests in flight, then printing the resume token (Ctrl-C again to abort "
+            "without waiting)"
+        )
+        try:
+            with Progress(*columns, console=err, get_time=clock().monotonic) as progress:
+                # DynamoDB updates ItemCount about every six hours: an estimate for the ETA, not a promise.
+                total = count if count and token is None else None
+                task = progress.add_task(f"{'counting' if dry_run else 'backfilling'} {table_name}", total=total)
+                job.on_progress = lambda n: progress.advance(task, n)
+                result = job.run()
+        except backfill.Aborted as aborted:
+            _backfill_aborted(aborted, table_name, stream_name, segments, dry_run)
+        return _backfill_report(result, table_name, stream_name, segments, dry_run, job.interrupted)
 
     _run(body)
 
 
-def _backfill_report(result: backfill.Result, table: str, stream: str | None, segments: int, dry_run: bool) -> ExitCode:
+def _resume_hint(table: str, stream: str | None, segments: int) -> str:
+    return (
+        f"resume with: ddb-lake backfill --table-name {table} --stream-name {stream} "
+        f"--segments {segments} --resume <token>"
+    )
+
+
+def _backfill_aborted(aborted: backfill.Aborted, table: str, stream: str | None, segments: int, dry_run: bool) -> None:
+    """Second Ctrl-C: leave at once, with the last recorded token (exact but for what was in flight)."""
+    err.print("aborted")
+    if not dry_run:
+        err.print(
+            f"up to {aborted.in_flight} record(s) were in flight and may have been delivered; this token sends them "
+            "again (a repeated backfill INSERT of an item only adds a duplicate change of the same state); token:"
+        )
+        out.print(aborted.token.encode())
+        err.print(_resume_hint(table, stream, segments))
+    hard_exit(int(ExitCode.INTERRUPTED))
+    raise typer.Exit(int(ExitCode.INTERRUPTED))  # only reached where hard_exit is replaced (tests)
+
+
+def _backfill_report(
+    result: backfill.Result, table: str, stream: str | None, segments: int, dry_run: bool, interrupted: bool = False
+) -> ExitCode:
+    if dry_run and interrupted and not result.complete:
+        out.print(f"dry run interrupted: {result.items:,} items of {table} counted so far; nothing was put")
+        return ExitCode.INTERRUPTED
     if dry_run:
         out.print(
             f"dry run: {result.items:,} items in {table} ({result.record_bytes / 2**20:,.1f} MiB of change "
@@ -275,19 +405,27 @@ def _backfill_report(result: backfill.Result, table: str, stream: str | None, se
         reason = result.error or "stopped"
         if result.undelivered:
             reason = f"{result.undelivered} record(s) still failing after the last attempt ({result.error})"
+        elif interrupted:
+            reason = "stopped by Ctrl-C after the requests in flight"
         err.print(f"backfill incomplete: {reason}")
         done = sum(s.done for s in result.token.segments)
         err.print(f"segments finished: {done} of {segments}; resume token:")
         out.print(result.token.encode())
-        err.print(
-            f"resume with: ddb-lake backfill --table-name {table} --stream-name {stream} "
-            f"--segments {segments} --resume <token>"
-        )
-        code = ExitCode.FAILED
+        err.print(_resume_hint(table, stream, segments))
+        code = ExitCode.FAILED if result.undelivered or not interrupted else ExitCode.INTERRUPTED
+    elif interrupted:
+        err.print("interrupted, but every item had already been sent: nothing to resume")
     return code
 
 
 # --- replay --------------------------------------------------------------------------------------------------
+def _spec(cfg: Any, table: str) -> Any:
+    try:
+        return cfg.table(table)
+    except KeyError as error:
+        raise OpsError(str(error.args[0]), ExitCode.USAGE) from None
+
+
 def _instant(option: str, text: str) -> datetime:
     try:
         return utc(datetime.fromisoformat(text))
@@ -295,15 +433,19 @@ def _instant(option: str, text: str) -> datetime:
         raise OpsError(f"{option} {text!r}: not an ISO 8601 time such as 2026-11-29T10:00Z", ExitCode.USAGE) from None
 
 
-@app.command("replay")
+@app.command("replay", short_help="Transform kept source records into the lake again (B).")
 def replay_command(
     table: Annotated[str, typer.Option("--table", help="A configured table.")],
     source: Annotated[Source, typer.Option("--from", help="raw: the raw backup; errors: the error envelopes.")],
     start: Annotated[str, typer.Option("--start", help="ISO 8601 (UTC unless an offset is given), inclusive.")],
     end: Annotated[str, typer.Option("--end", help="ISO 8601, exclusive.")],
     error_type: Annotated[
-        str, typer.Option("--error-type", help="With --from errors: the errors/<table>/<type>/ folder.")
-    ] = replay.DEFAULT_ERROR_TYPE,
+        str | None,
+        typer.Option(
+            "--error-type",
+            help=f"Only with --from errors: the errors/<table>/<type>/ folder (default: {replay.DEFAULT_ERROR_TYPE}).",
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Transform and count; write nothing.")] = False,
     cdk_json: CdkJson = Path("cdk.json"),
     profile_consumer: Annotated[str | None, _profile("consumer")] = None,
@@ -312,18 +454,20 @@ def replay_command(
     """Transform kept source records again (account B) and write them under data/<table>/, idempotently."""
 
     def body() -> ExitCode:
+        if error_type is not None and source is Source.raw:
+            raise OpsError(
+                "--error-type applies only to --from errors (the raw backup has no error types)", ExitCode.USAGE
+            )
+        folder = error_type or replay.DEFAULT_ERROR_TYPE
         cfg = load_config(cdk_json)
-        try:
-            spec = cfg.table(table)
-        except KeyError as error:
-            raise OpsError(str(error.args[0]), ExitCode.USAGE) from None
+        spec = _spec(cfg, table)
         window = (_instant("--start", start), _instant("--end", end))
         if window[0] >= window[1]:
             raise OpsError(f"--start {start} is not before --end {end}", ExitCode.USAGE)
         names, lake_names = naming.table(cfg, spec), naming.lake(cfg)
-        session = aws.session(aws.Credentials(profile_consumer, role_consumer), cfg.consumer.region)
+        session = _consumer_session(cfg, profile_consumer, role_consumer)
         s3 = aws.client(session, "s3", cfg.consumer.region)
-        prefix = replay.source_prefix(names, source.value, error_type)
+        prefix = replay.source_prefix(names, source.value, folder)
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err
         ) as progress:
@@ -341,7 +485,8 @@ def replay_command(
                 names,
                 source.value,
                 *window,
-                error_type=error_type,
+                error_type=folder,
+                now=clock().now,
                 dry_run=dry_run,
                 on_object=on_object,
             )
@@ -365,6 +510,12 @@ def _replay_report(
     )
     for item in written:
         out.print(f"  {item.source_key} -> {item.target_key} ({item.ok} lines)")
+    if written and not dry_run:
+        # Why the current hour: docs/operations.md, "Where replayed objects go".
+        err.print(
+            "written into the current arrival hour: the lakehouse maintenance's next scheduled run applies them to "
+            "the history and state tables"
+        )
     for reason, count in summary.reasons.most_common(10):
         err.print(f"  {count} x {reason}")
     for problem in summary.unreadable:
@@ -376,6 +527,141 @@ def _replay_report(
         )
         return ExitCode.FAILED
     return ExitCode.OK
+
+
+# --- rebuild -------------------------------------------------------------------------------------------------
+@app.command("rebuild", short_help="Rebuild a table's Iceberg history and state (B).")
+def rebuild_command(
+    table: Annotated[str, typer.Option("--table", help="A configured table.")],
+    first: Annotated[
+        str | None,
+        typer.Option("--from", help="First arrival hour, YYYY-MM-DDTHH UTC (default: the earliest hour with data)."),
+    ] = None,
+    last: Annotated[
+        str | None, typer.Option("--to", help="Last arrival hour, inclusive (default: the current hour).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the ranges and their inputs; start nothing.")
+    ] = False,
+    cdk_json: CdkJson = Path("cdk.json"),
+    profile_consumer: Annotated[str | None, _profile("consumer")] = None,
+    role_consumer: Annotated[str | None, _role("consumer")] = None,
+) -> None:
+    """Rebuild a table's Iceberg history and state from the raw log (account B); safe to re-run."""
+
+    def body() -> ExitCode:
+        cfg = load_config(cdk_json)
+        spec = _spec(cfg, table)
+        names, lake_names = naming.table(cfg, spec), naming.lake(cfg)
+        start = rebuild.parse_hour("--from", first) if first else None
+        now_hour = lake.hour_floor(clock().now())
+        end = rebuild.parse_hour("--to", last) if last else now_hour
+        if start is not None and start > end:
+            raise OpsError(f"--from {first} is after --to {last or f'{end:%Y-%m-%dT%H}'}", ExitCode.USAGE)
+        session = _consumer_session(cfg, profile_consumer, role_consumer)
+        s3 = aws.client(session, "s3", cfg.consumer.region)
+        root = names.root(naming.DATA)
+        if start is None:
+            start = rebuild.earliest_hour(s3, lake_names.bucket, root)
+            if start is None:
+                err.print(f"nothing to rebuild: no objects under s3://{lake_names.bucket}/{root}")
+                return ExitCode.FAILED
+            if start > end:
+                err.print(f"nothing to rebuild: the earliest data ({start:%Y-%m-%dT%H}) is after --to {last}")
+                return ExitCode.FAILED
+        size = rebuild.max_hours_per_run(cfg)
+        parts = rebuild.ranges(start, end, size)
+        arn = rebuild.state_machine_arn(cfg, names)
+        total = rebuild.hours_in(start, end)
+        span = f"{start:%Y-%m-%dT%H}..{end:%Y-%m-%dT%H}"
+        err.print(
+            f"{names.key}: {total} arrival hour(s) {span} in {len(parts)} run(s) of at most {size} hours of {arn}"
+        )
+        if dry_run:
+            for a, b in parts:
+                out.print(f"would start {json.dumps(rebuild.window(a, b))}")
+            return ExitCode.OK
+        sfn = aws.client(session, "stepfunctions", cfg.consumer.region)
+        return _rebuild_ranges(sfn, arn, names.key, parts, total, end)
+
+    _run(body)
+
+
+def _rebuild_ranges(
+    sfn: Any, arn: str, table: str, parts: list[tuple[datetime, datetime]], total: int, end: datetime
+) -> ExitCode:
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    ticks = clock()
+    current: tuple[datetime, datetime] | None = None
+    execution = ""
+    try:
+        # Results go to stdout while the bar runs: through the display only if stdout is the terminal (see _live).
+        with Progress(*columns, console=err, get_time=ticks.monotonic, redirect_stdout=out.is_terminal) as progress:
+            task = progress.add_task(f"{table}: hours rebuilt", total=total)
+            for a, b in parts:
+                current, execution = (a, b), ""
+                label = f"{a:%Y-%m-%dT%H}..{b:%Y-%m-%dT%H}"
+                rebuild.wait_idle(
+                    sfn,
+                    arn,
+                    ticks,
+                    lambda name, label=label: progress.update(
+                        task, description=f"{table} {label}: waiting for the running execution {name}"
+                    ),
+                )
+                execution = rebuild.start(sfn, arn, a, b)
+                progress.update(task, description=f"{table} {label}: running")
+                outcome = rebuild.wait(sfn, execution, a, b, ticks)
+                name = execution.rsplit(":", 1)[-1]
+                if outcome.status != "SUCCEEDED":
+                    progress.stop()
+                    return _rebuild_failed(outcome, table, end)
+                progress.advance(task, rebuild.hours_in(a, b))
+                out.print(f"✓ {label} ({rebuild.hours_in(a, b)} hours): execution {name} SUCCEEDED")
+    except ClientError as error:
+        if aws.error_code(error) == "StateMachineDoesNotExist":
+            raise OpsError(
+                f"{aws.describe(error)}: deploy the consumer stage with the lakehouse first (its maintenance state "
+                "machine is what rebuild runs)",
+                ExitCode.AWS,
+            ) from None
+        raise
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        if current is not None:
+            if execution:
+                err.print(
+                    f"execution {execution} keeps running in AWS and finishes by itself "
+                    f"(stop it with: aws stepfunctions stop-execution --execution-arn {execution})"
+                )
+            err.print(f"resume with: {_rebuild_command(table, current[0], end)}")
+        return ExitCode.INTERRUPTED
+    out.print(f"rebuilt {table}: {total} arrival hour(s) in {len(parts)} run(s)")
+    return ExitCode.OK
+
+
+def _rebuild_command(table: str, start: datetime, end: datetime) -> str:
+    return f"ddb-lake rebuild --table {table} --from {start:%Y-%m-%dT%H} --to {end:%Y-%m-%dT%H}"
+
+
+def _rebuild_failed(outcome: rebuild.Outcome, table: str, end: datetime) -> ExitCode:
+    label = f"{outcome.start:%Y-%m-%dT%H}..{outcome.end:%Y-%m-%dT%H}"
+    resume = f"re-run (safe: the ranges already applied change nothing): {_rebuild_command(table, outcome.start, end)}"
+    if outcome.status == "FAILED":
+        cause = " ".join(outcome.cause.split())
+        err.print(f"error: {label}: execution {outcome.execution_arn} FAILED: {outcome.error or 'no error'}: {cause}")
+        err.print(resume)
+        return ExitCode.AWS
+    # ABORTED (someone stopped it) or TIMED_OUT: no error of its own; the range was not (or not wholly) applied.
+    err.print(f"{label}: execution {outcome.execution_arn} ended {outcome.status}; the rebuild is incomplete")
+    err.print(resume)
+    return ExitCode.FAILED
 
 
 def main() -> None:

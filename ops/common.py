@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -18,7 +20,8 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # the command ran and found a problem: a preflight ✗, a smoke mismatch, records not delivered
     USAGE = 2  # bad arguments or configuration (typer's own usage errors exit 2 as well)
-    AWS = 3  # an AWS call failed: no credentials, access denied, a missing resource
+    AWS = 3  # an AWS call failed: no credentials, access denied, a missing resource, unreachable endpoint
+    INTERRUPTED = 130  # Ctrl-C (the shell's 128 + SIGINT): a backfill prints its resume token first
 
 
 class OpsError(Exception):
@@ -63,6 +66,13 @@ def use_clock(new: Clock) -> Clock:
     global _clock
     previous, _clock = _clock, new
     return previous
+
+
+def hard_exit(code: int) -> None:
+    """Leave now, without waiting for worker threads stuck in a request (a second Ctrl-C); tests replace it."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 # Results on stdout, progress and reasons on stderr; soft wrap keeps a reason on one line in any terminal width.

@@ -1,7 +1,8 @@
 """``ddb-lake preflight``: what must be true in the three accounts before the first deployment can succeed.
 
-Every check becomes one row (✓ or ✗ with the fix); an AWS error in a check is that check's ✗, so one run shows
-everything that is wrong. Account roles: ``tooling`` (the pipeline), ``consumer`` (B, the lake) and
+Every check becomes one row (✓ or ✗ with the fix), reported the moment it is known (``on_check``); an AWS error
+in a check is that check's ✗, so one run shows everything that is wrong. A check that cannot reach AWS says so
+(network, endpoint), not "credentials". Account roles: ``tooling`` (the pipeline), ``consumer`` (B, the lake) and
 ``producer`` (A, the tables).
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from ops import aws
 from ops.common import OpsError
@@ -97,37 +98,57 @@ def run(
     credentials: dict[str, aws.Credentials],
     only: Iterable[str] = (),
     assembly: Path | None = None,
+    on_check: Callable[[Check], None] = lambda check: None,
+    on_start: Callable[[str], None] = lambda what: None,
 ) -> list[Check]:
+    """Every check of the accounts asked for; ``on_check`` sees each one as soon as it is known, ``on_start``
+    is told what is being checked next (the CLI's spinner)."""
     required = required_bootstrap_versions(assembly) if assembly else {}
     checks: list[Check] = []
     for target in targets(cfg, only):
-        add = _adder(checks, target)
+        add = _adder(checks, target, on_check)
         role = target.roles[0]
         creds = credentials.get(role, aws.Credentials())
+        where = f"{target.label} {target.env.account}"
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("CDK bootstrap", lambda t=target, a=add: _bootstrap(cfg, t, required, a))
+        ]
+        if "tooling" in target.roles:
+            steps.append(("CodeConnections connection", lambda t=target, a=add: _connection(cfg, t, a)))
+        if "producer" in target.roles:
+            steps.append(("Lambda concurrency", lambda t=target, a=add: _lambda_concurrency(cfg, t, a)))
+            if cfg.backup.enabled and cfg.backup.copy_to_vault_arn:
+                steps.append(("AWS Backup settings", lambda t=target, a=add: _backup_copy(cfg, t, a)))
+        if "consumer" in target.roles:
+            steps.append(("Lake Formation defaults", lambda t=target, a=add: _lake_formation(cfg, t, a)))
+        on_start(f"{where}: credentials")
         if not _identity(cfg, target, creds, add):
             continue
-        _bootstrap(cfg, target, required, add)
-        if "tooling" in target.roles:
-            _connection(cfg, target, add)
-        if "producer" in target.roles:
-            _lambda_concurrency(cfg, target, add)
-        if "consumer" in target.roles:
-            _lake_formation(cfg, target, add)
+        for name, step in steps:
+            on_start(f"{where}: {name}")
+            step()
     return checks
 
 
 Add = Callable[[str, bool, str, str], None]
 
 
-def _adder(checks: list[Check], target: Target) -> Add:
+def _adder(checks: list[Check], target: Target, on_check: Callable[[Check], None]) -> Add:
     def add(name: str, ok: bool, detail: str, fix: str = "") -> None:
-        checks.append(Check(target.label, target.env.account, name, ok, detail, "" if ok else fix))
+        check = Check(target.label, target.env.account, name, ok, detail, "" if ok else fix)
+        checks.append(check)
+        on_check(check)
 
     return add
 
 
 def _failed(add: Add, name: str, error: Exception, permission: str) -> None:
-    add(name, False, aws.describe(error), f"allow {permission} to the credentials used for this account")
+    fix = (
+        aws.hint(error, "", "")
+        if aws.is_connection_error(error)
+        else f"allow {permission} to the credentials used for this account"
+    )
+    add(name, False, aws.describe(error), fix)
 
 
 def _identity(cfg: AppConfig, target: Target, creds: aws.Credentials, add: Add) -> bool:
@@ -136,12 +157,12 @@ def _identity(cfg: AppConfig, target: Target, creds: aws.Credentials, add: Add) 
     option = f"--profile-{role} or --role-{role}"
     try:
         target.session = aws.session(creds, env.region)
-        account = aws.client(target.session, "sts").get_caller_identity()["Account"]
+        account = aws.account_of(target.session)
     except OpsError as error:
-        add(name, False, str(error), f"pass {option} with credentials for account {env.account}")
+        add(name, False, str(error), aws.credentials_fix(env.account, option))
         return False
-    except (ClientError, BotoCoreError) as error:
-        add(name, False, aws.describe(error), f"pass {option} with credentials for account {env.account}")
+    except aws.ERRORS as error:
+        add(name, False, aws.describe(error), aws.hint(error, env.account, option))
         return False
     if account != env.account:
         add(
@@ -179,7 +200,7 @@ def _bootstrap(cfg: AppConfig, target: Target, required: dict[tuple[str, str], t
         else:
             _failed(add, "CDK bootstrap stack", error, "cloudformation:DescribeStacks")
         return
-    except BotoCoreError as error:
+    except aws.ERRORS as error:
         _failed(add, "CDK bootstrap stack", error, "cloudformation:DescribeStacks")
         return
     stack = stacks[0]
@@ -215,7 +236,7 @@ def _bootstrap_version(
     name = "CDK bootstrap version"
     try:
         value = aws.client(session, "ssm").get_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)["Parameter"]["Value"]
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         if aws.error_code(error) == "ParameterNotFound":
             add(name, False, f"{BOOTSTRAP_VERSION_PARAMETER} is missing", _bootstrap_command(cfg, env))
         else:
@@ -240,7 +261,7 @@ def _connection(cfg: AppConfig, target: Target, add: Add) -> None:
     service = cfg.source.connection_service
     try:
         answer = aws.client(target.session, service, cfg.source.connection_region).get_connection(ConnectionArn=arn)
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         if aws.error_code(error) == "ResourceNotFoundException":
             add(name, False, f"{arn} does not exist", "create it (README, one-time setup) and put its ARN in cdk.json")
         else:
@@ -269,7 +290,7 @@ def _our_reservations(session: boto3.Session) -> int:
                 if resource["ResourceType"] == "AWS::Lambda::Function" and resource.get("PhysicalResourceId"):
                     answer = functions.get_function_concurrency(FunctionName=resource["PhysicalResourceId"])
                     total += answer.get("ReservedConcurrentExecutions") or 0
-    except (ClientError, BotoCoreError):
+    except aws.ERRORS:
         return 0
     return total
 
@@ -281,7 +302,7 @@ def _lambda_concurrency(cfg: AppConfig, target: Target, add: Add) -> None:
     needed = per_table * len(cfg.tables)
     try:
         limits = aws.client(target.session, "lambda").get_account_settings()["AccountLimit"]
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         _failed(add, name, error, "lambda:GetAccountSettings")
         return
     quota = int(limits["ConcurrentExecutions"])
@@ -316,7 +337,7 @@ def _lake_formation(cfg: AppConfig, target: Target, add: Add) -> None:
     name = "Lake Formation defaults"
     try:
         settings: dict[str, Any] = aws.client(target.session, "lakeformation").get_data_lake_settings()
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         _failed(add, name, error, "lakeformation:GetDataLakeSettings")
         return
     settings = settings.get("DataLakeSettings", {})
@@ -339,4 +360,52 @@ def _lake_formation(cfg: AppConfig, target: Target, add: Add) -> None:
         "either tick 'Use only IAM access control' for new databases and tables (Lake Formation → Data Catalog "
         f"settings), or make cdk-hnb659fds-cfn-exec-role-{target.env.account}-{region} a data lake administrator "
         "and grant Athena users Lake Formation permissions on the database",
+    )
+
+
+def _backup_copy(cfg: AppConfig, target: Target, add: Add) -> None:
+    """A copy to a vault in another account needs two account settings AWS Backup keeps outside any stack:
+    cross-account backup turned on for the organization (set in its management account; DescribeGlobalSettings
+    answers in members too and fails outside an organization), and AWS Backup's advanced DynamoDB features
+    (opt-in and full management), without which AWS Backup cannot copy DynamoDB backups across accounts.
+    https://docs.aws.amazon.com/aws-backup/latest/devguide/API_DescribeGlobalSettings.html
+    https://docs.aws.amazon.com/aws-backup/latest/devguide/API_DescribeRegionSettings.html
+    https://docs.aws.amazon.com/aws-backup/latest/devguide/advanced-ddb-backup.html
+    https://docs.aws.amazon.com/aws-backup/latest/devguide/create-cross-account-backup.html"""
+    assert target.session is not None
+    backup = aws.client(target.session, "backup")
+    vault = cfg.backup.copy_to_vault_arn
+    name = "cross-account backup"
+    try:
+        settings = backup.describe_global_settings().get("GlobalSettings", {})
+    except aws.ERRORS as error:
+        _failed(add, name, error, "backup:DescribeGlobalSettings")
+    else:
+        enabled = str(settings.get("isCrossAccountBackupEnabled", "")).lower() == "true"
+        add(
+            name,
+            enabled,
+            f"isCrossAccountBackupEnabled = {settings.get('isCrossAccountBackupEnabled', '(not set)')} "
+            f"(needed to copy to {vault})",
+            "in the organization's management account: AWS Backup → Settings → Cross-account management → "
+            "Cross-account backup → Turn on (aws backup update-global-settings --global-settings "
+            "isCrossAccountBackupEnabled=true)",
+        )
+    name = "DynamoDB advanced backup"
+    region = target.env.region
+    try:
+        answer = backup.describe_region_settings()
+    except aws.ERRORS as error:
+        _failed(add, name, error, "backup:DescribeRegionSettings")
+        return
+    opt_in = answer.get("ResourceTypeOptInPreference", {}).get("DynamoDB") is True
+    managed = answer.get("ResourceTypeManagementPreference", {}).get("DynamoDB") is True
+    add(
+        name,
+        opt_in and managed,
+        f"in {region}: DynamoDB opt-in {'on' if opt_in else 'off'}, full AWS Backup management "
+        f"{'on' if managed else 'off'} (both needed to copy DynamoDB backups to another account)",
+        f"aws backup update-region-settings --region {region} --resource-type-opt-in-preference DynamoDB=true "
+        "--resource-type-management-preference DynamoDB=true (or AWS Backup → Settings → Advanced features for "
+        "Amazon DynamoDB backups → Enable)",
     )

@@ -3,9 +3,15 @@ under the table's data prefix, e.g. after a transform bug was fixed.
 
 Sources: the raw backup ``raw/<table>/`` (every source record, concatenated without separators) or the error
 envelopes ``errors/<table>/<type>/`` (one JSON envelope per failed record, ``rawData`` in base64). The window
-selects partitions (Firehose's arrival hours). Each source object becomes at most one data object, in the same
-hour partition, named ``replay-<sha256 of the source key>.gz``: replaying twice overwrites the same object
-with the same bytes. The transform is the Lambda's own code (``lambdas/transform/replay.py``).
+selects partitions (Firehose's arrival hours). The transform is the Lambda's own code
+(``lambdas/transform/replay.py``).
+
+Each source object becomes at most one data object named ``replay-<sha256 of the source key>.gz``, in the hour
+partition of the replay's own arrival (UTC now), not the source's: the lakehouse maintenance reads recent
+arrival-hour partitions only, so an object written into a partition it has moved past would never reach the
+history and state tables. Replaying again within the same hour overwrites the same object with the same bytes;
+replaying in a later hour writes a second copy whose lines carry the same ``_event_id``s, which history, the
+raw views and the lakehouse all collapse on.
 """
 
 from __future__ import annotations
@@ -20,8 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.transform.replay import InvalidBackup, split_records, transform_record
 from ops import aws, lake
@@ -56,12 +60,11 @@ class Summary:
         return sum(o.failed for o in self.objects)
 
 
-def target_key(names: TableNames, source_key: str) -> str:
-    partition = lake.partition_of(source_key)
-    if partition is None:
-        raise OpsError(f"{source_key}: no year=/month=/day=/hour= partition in the key", ExitCode.FAILED)
+def target_key(names: TableNames, source_key: str, arrival: datetime) -> str:
+    """Where a replayed object goes: the partition of the hour it arrives in (``arrival``, the replay's now), under
+    a name fixed by its source, so a replay repeated within the hour overwrites its own objects."""
     digest = hashlib.sha256(source_key.encode()).hexdigest()
-    return f"{names.root(naming.DATA)}{partition}replay-{digest}.gz"
+    return f"{names.root(naming.DATA)}{lake.partition_path(lake.hour_floor(arrival))}replay-{digest}.gz"
 
 
 def source_prefix(names: TableNames, source: str, error_type: str) -> str:
@@ -102,10 +105,12 @@ def replay(
     end: datetime,
     *,
     error_type: str = DEFAULT_ERROR_TYPE,
+    now: Callable[[], datetime],
     dry_run: bool = False,
     on_object: Callable[[int | None], None] = lambda total: None,
 ) -> Summary:
-    """Replay every object under the source prefix whose hour partition overlaps [start, end)."""
+    """Replay every object under the source prefix whose hour partition overlaps [start, end); each object is
+    written into the partition of the hour ``now()`` says it is written in (a long replay may cross an hour)."""
     prefix = source_prefix(names, source, error_type)
     summary = Summary()
     try:
@@ -131,7 +136,7 @@ def replay(
                     replayed.failed += 1
                     summary.reasons[str(outcome.reason)] += 1
             if lines:
-                replayed.target_key = target_key(names, key)
+                replayed.target_key = target_key(names, key, now())
                 if not dry_run:
                     s3.put_object(
                         Bucket=lake_names.bucket,
@@ -141,6 +146,6 @@ def replay(
                     )
             summary.objects.append(replayed)
             on_object(None)
-    except (ClientError, BotoCoreError) as error:
+    except aws.ERRORS as error:
         raise OpsError(f"replay stopped: {aws.describe(error)}", ExitCode.AWS) from None
     return summary

@@ -1,5 +1,5 @@
-"""In-process AWS (moto) with fake credentials, a cdk.json per test, a fake clock, and stubs for the two APIs
-moto does not implement (Lambda GetAccountSettings, CodeConnections GetConnection)."""
+"""In-process AWS (moto) with fake credentials, a cdk.json per test, a fake clock, and stubs for the APIs
+moto does not implement (Lambda GetAccountSettings, CodeConnections GetConnection, AWS Backup's settings)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from tests import configs
 
 TOOLING, CONSUMER, PRODUCER = configs.TOOLING, configs.CONSUMER, configs.PRODUCER
 REGION = "eu-west-1"
-STUBBED = {"lambda", "codeconnections", "codestar-connections"}
+STUBBED = {"lambda", "codeconnections", "codestar-connections", "backup"}
 
 
 class FakeClock:
@@ -113,8 +113,10 @@ class Stubs:
     def add(self, service: str, method: str, answer: dict[str, Any] | Exception) -> None:
         self.responses[service].append((method, answer))
 
-    def client(self, session: boto3.Session, service: str, region: str | None = None) -> Any:
-        real = session.client(service, region_name=region or session.region_name, config=aws.CLIENT_CONFIG)
+    def client(
+        self, session: boto3.Session, service: str, region: str | None = None, config: Any = aws.CLIENT_CONFIG
+    ) -> Any:
+        real = session.client(service, region_name=region or session.region_name, config=config)
         if service not in STUBBED:
             return real
         stubber = Stubber(real)

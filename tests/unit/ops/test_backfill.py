@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import signal
 import threading
 from collections import Counter
 from decimal import Decimal
@@ -17,8 +18,9 @@ import pytest
 
 from ops import aws, backfill
 from ops.cli import app
+from tests import configs
 
-from .conftest import REGION
+from .conftest import REGION, write_cdk_json
 from .lake_fakes import transformed_lines
 
 TABLE, STREAM = "ddblake-orders", "ddblake-orders-changes"
@@ -104,11 +106,13 @@ class FlakyKinesis:
     def __init__(self, real: Any, clock: Any, fail: Any = lambda call, entry: False) -> None:
         self.real, self.clock, self.fail = real, clock, fail
         self.calls: list[tuple[float, int]] = []
+        self.in_flight: Any = lambda call: None  # runs while a call is "on the wire" (before MOTO's lock)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
 
     def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
+        self.in_flight(len(self.calls))
         with MOTO:
             return self._put_records(StreamName, Records)
 
@@ -132,15 +136,27 @@ def kinesis(monkeypatch, clock) -> FlakyKinesis:
     flaky = FlakyKinesis(boto3.client("kinesis"), clock)
     original = aws.client
 
-    def client(session: Any, service: str, region: str | None = None) -> Any:
-        return flaky if service == "kinesis" else Serialized(original(session, service, region))
+    def client(session: Any, service: str, region: str | None = None, config: Any = aws.CLIENT_CONFIG) -> Any:
+        return flaky if service == "kinesis" else Serialized(original(session, service, region, config))
 
     monkeypatch.setattr(aws, "client", client)
     return flaky
 
 
+# The producer account is moto's account for the default credentials, where these tests create the table.
+MOTO_ACCOUNT = "123456789012"
+CDK_JSON: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def producer_config(tmp_path):
+    raw = configs.variant("default")
+    raw["producer"]["account"] = MOTO_ACCOUNT
+    CDK_JSON[:] = [str(write_cdk_json(tmp_path / "cdk.json", raw))]
+
+
 def run(runner, *args: str) -> Any:
-    return runner.invoke(app, ["backfill", "--table-name", TABLE, *args])
+    return runner.invoke(app, ["backfill", "--cdk-json", CDK_JSON[0], "--table-name", TABLE, *args])
 
 
 def test_every_item_exactly_once_in_the_change_record_format(runner, clock, kinesis):
@@ -316,3 +332,93 @@ def test_records_over_the_kinesis_limit_are_reported_not_sent(runner, clock, kin
         '"sk":{"S":"x"}}'
     ) in result.output
     assert len(stream_records()) == 3
+
+
+# --- Ctrl-C --------------------------------------------------------------------------------------------------
+class CtrlC:
+    """Presses Ctrl-C for real (SIGINT to this process) from inside a PutRecords call, i.e. with a request in
+    flight, and holds that request until the command has reacted (or 5 s), as a slow network would."""
+
+    def __init__(self, monkeypatch, kinesis: FlakyKinesis, clock, at_call: int, presses: int = 1) -> None:
+        self.kinesis, self.clock, self.at_call, self.presses = kinesis, clock, at_call, presses
+        self.reacted = threading.Event()
+        self.pressed_at: float | None = None
+        self.exit_codes: list[int] = []
+        original = backfill.Backfill.interrupt
+
+        def interrupt(job: backfill.Backfill) -> None:
+            try:
+                original(job)
+            finally:
+                self.reacted.set()
+
+        def hard_exit(code: int) -> None:  # the abort must not wait for the request still in flight
+            self.exit_codes.append(code)
+            self.reacted.set()
+
+        monkeypatch.setattr(backfill.Backfill, "interrupt", interrupt)
+        monkeypatch.setattr("ops.cli.hard_exit", hard_exit)
+        kinesis.in_flight = self
+
+    def __call__(self, call: int) -> None:
+        if call != self.at_call:
+            return
+        self.pressed_at = self.clock.monotonic()
+        for _ in range(self.presses):
+            self.reacted.clear()
+            signal.raise_signal(signal.SIGINT)
+            assert self.reacted.wait(5), "the command did not react to Ctrl-C"
+
+
+def _token(output: str) -> str:
+    return next(line for line in output.splitlines() if re.fullmatch(r"[A-Za-z0-9_=-]{40,}", line))
+
+
+def test_ctrl_c_stops_after_the_request_in_flight_with_an_exact_token(runner, clock, kinesis, monkeypatch):
+    make_table(400)  # one scan page: before, Ctrl-C waited for all of it (8 batches at this rate)
+    ctrl_c = CtrlC(monkeypatch, kinesis, clock, at_call=2)
+    args = ["--stream-name", STREAM, "--segments", "1", "--max-records-per-second", "50"]
+    result = run(runner, *args)
+    assert result.exit_code == 130, result.output
+    assert "stopping: waiting for the requests in flight, then printing the resume token" in result.output
+    assert "backfill incomplete: stopped by Ctrl-C after the requests in flight" in result.output
+    assert len(kinesis.calls) == 3  # the call in flight finished; no batch started after Ctrl-C
+    assert clock.monotonic() - ctrl_c.pressed_at <= 1.0  # in simulated seconds
+    assert len(stream_records()) == 150
+
+    kinesis.in_flight = lambda call: None
+    second = run(runner, *args, "--resume", _token(result.stdout))
+    assert second.exit_code == 0, second.output
+    keys = Counter(key_of(r) for r in stream_records())
+    assert len(keys) == 400 and set(keys.values()) == {1}  # exact: nothing lost, nothing sent twice
+
+
+def test_ctrl_c_during_the_last_request_leaves_nothing_to_resume(runner, clock, kinesis, monkeypatch):
+    make_table(120)
+    CtrlC(monkeypatch, kinesis, clock, at_call=2)
+    result = run(runner, "--stream-name", STREAM, "--segments", "1", "--max-records-per-second", "50")
+    assert result.exit_code == 0, result.output
+    assert "interrupted, but every item had already been sent: nothing to resume" in result.output
+    assert len(stream_records()) == 120
+
+
+def test_second_ctrl_c_aborts_without_waiting(runner, clock, kinesis, monkeypatch):
+    make_table(300)
+    ctrl_c = CtrlC(monkeypatch, kinesis, clock, at_call=1, presses=2)
+    result = run(runner, "--stream-name", STREAM, "--segments", "2", "--max-records-per-second", "100")
+    assert ctrl_c.exit_codes == [130]  # left while the request was still held in flight
+    assert result.exit_code == 130
+    assert "aborted" in result.output and "record(s) were in flight and may have been delivered" in result.output
+    assert backfill.ResumeToken.decode(_token(result.stdout)).table == TABLE
+    for thread in threading.enumerate():  # let the abandoned workers see the stop before moto goes away
+        if thread.name.startswith("ThreadPoolExecutor"):
+            thread.join(5)
+
+
+def test_a_backoff_is_cut_short_by_a_stop(clock):
+    stop = threading.Event()
+    clock.on_sleep = lambda c: stop.set() if c.monotonic() >= 0.5 else None
+    assert backfill.pause(clock, 10.0, stop) is True
+    assert clock.monotonic() <= 0.5 + backfill.PAUSE_STEP_SECONDS
+    limiter = backfill.RateLimiter(10, clock, stop)
+    assert limiter.acquire(5) is False  # nothing taken once the run is stopping

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
+from botocore.parsers import ResponseParserError
 
-from ops import preflight
+from ops import aws, common, preflight
 from ops.cli import app
 from shared.config import from_dict
 from tests import configs
@@ -247,3 +249,104 @@ def test_configuration_problems_exit_2(runner, tmp_path, content, message):
     result = runner.invoke(app, ["preflight", "--cdk-json", str(path)])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_each_check_is_shown_as_soon_as_it_is_known(runner, cdk_json, stubs, monkeypatch):
+    ready_accounts(stubs)
+    printed: list[str] = []
+    original_print = common.out.print
+    monkeypatch.setattr(common.out, "print", lambda *a, **k: (printed.append(str(a[0])), original_print(*a, **k)))
+    seen_before_bootstrap: list[list[str]] = []
+    original_bootstrap = preflight._bootstrap
+
+    def bootstrap_check(*args: Any) -> None:
+        seen_before_bootstrap.append(list(printed))
+        original_bootstrap(*args)
+
+    monkeypatch.setattr(preflight, "_bootstrap", bootstrap_check)
+    result = invoke(runner, cdk_json, *roles())
+    assert result.exit_code == 0, result.output
+    # When the consumer's bootstrap check starts, the tooling account's rows and the consumer's credentials row
+    # are already on the screen.
+    before_consumer = seen_before_bootstrap[1]
+    assert any(f"tooling {TOOLING} · CodeConnections connection" in line for line in before_consumer)
+    assert any(f"consumer {CONSUMER} · credentials" in line for line in before_consumer)
+    assert not any("Lake Formation" in line for line in before_consumer)
+
+
+@pytest.mark.parametrize(
+    ("error", "detail"),
+    [
+        (
+            EndpointConnectionError(endpoint_url=f"https://sts.{REGION}.amazonaws.com/"),
+            f'network: Could not connect to the endpoint URL: "https://sts.{REGION}.amazonaws.com/"',
+        ),
+        # What a proxy or a wrong AWS_ENDPOINT_URL answering an empty body gives (measured): once a traceback.
+        (ResponseParserError("Unable to parse response (no element found)"), "endpoint: not an AWS answer"),
+    ],
+)
+def test_an_unreachable_endpoint_is_a_network_problem_not_credentials(
+    runner, cdk_json, stubs, monkeypatch, error, detail
+):
+    def unreachable(session: Any, region: str | None = None) -> str:
+        raise error
+
+    monkeypatch.setattr(aws, "account_of", unreachable)
+    result = invoke(runner, cdk_json, *roles(), "--only", "producer")
+    out = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert detail in out
+    assert "fix: the AWS endpoint could not be reached (or what answered was not AWS): check the network" in out
+    assert "credentials for account" not in out
+
+
+def vault_config(tmp_path) -> Path:
+    raw = configs.variant("default")
+    raw["backup"] = {"copy_to_vault_arn": f"arn:aws:backup:{REGION}:444444444444:backup-vault:central"}
+    return write_cdk_json(tmp_path / "cdk.json", raw)
+
+
+def answer_backup(stubs, cross_account: str = "true", opt_in: bool = True, managed: bool = True) -> None:
+    stubs.add("backup", "describe_global_settings", {"GlobalSettings": {"isCrossAccountBackupEnabled": cross_account}})
+    stubs.add(
+        "backup",
+        "describe_region_settings",
+        {
+            "ResourceTypeOptInPreference": {"DynamoDB": opt_in, "EBS": True},
+            "ResourceTypeManagementPreference": {"DynamoDB": managed, "EFS": True},
+        },
+    )
+
+
+def test_backup_copy_to_another_account_needs_both_settings(runner, tmp_path, stubs):
+    cdk_json = vault_config(tmp_path)
+    ready_accounts(stubs)
+    answer_backup(stubs)
+    result = invoke(runner, cdk_json, *roles(), "--only", "producer")
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "cross-account backup: isCrossAccountBackupEnabled = true (needed to copy to arn:aws:backup:" in out
+    assert f"DynamoDB advanced backup: in {REGION}: DynamoDB opt-in on, full AWS Backup management on" in out
+
+    answer_lambda(stubs)
+    answer_backup(stubs, cross_account="false", managed=False)
+    result = invoke(runner, cdk_json, *roles(), "--only", "producer")
+    out = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert "isCrossAccountBackupEnabled = false" in out
+    assert "aws backup update-global-settings --global-settings isCrossAccountBackupEnabled=true" in out
+    assert "DynamoDB opt-in on, full AWS Backup management off" in out
+    assert (
+        f"aws backup update-region-settings --region {REGION} --resource-type-opt-in-preference DynamoDB=true "
+        "--resource-type-management-preference DynamoDB=true"
+    ) in out
+    assert result.output.rstrip().splitlines()[-1] == (
+        "preflight: 2 of 7 checks failed: cross-account backup, DynamoDB advanced backup"
+    )
+
+
+def test_backup_settings_are_not_checked_without_a_copy(runner, cdk_json, stubs):
+    ready_accounts(stubs)
+    result = invoke(runner, cdk_json, *roles(), "--only", "producer")
+    assert result.exit_code == 0, result.output
+    assert "cross-account backup" not in result.output  # no backup client was even asked (Stubber would fail)
