@@ -305,12 +305,8 @@ class LakehouseMaintenance(Construct):
                     "StatusFilter": "RUNNING",
                     "MaxResults": LIST_PAGE,
                 },
-                "ResultSelector": {
-                    "oldest.$": (
-                        "States.ArrayGetItem($.Executions[*].ExecutionArn, "
-                        "States.MathAdd(States.ArrayLength($.Executions), -1))"
-                    )
-                },
+                # Newest first: the last ARN is the oldest RUNNING execution's.
+                "ResultSelector": {"arns.$": "$.Executions[*].ExecutionArn"},
                 "ResultPath": "$.running",
                 "Retry": [
                     {
@@ -321,6 +317,14 @@ class LakehouseMaintenance(Construct):
                     }
                 ],
             },
+        )
+        oldest = sfn.Pass(
+            self,
+            "oldest",
+            parameters={
+                "arn.$": "States.ArrayGetItem($.running.arns, States.MathAdd(States.ArrayLength($.running.arns), -1))"
+            },
+            result_path="$.oldest",
         )
         others = sfn.Succeed(self, "another_run_in_progress")
         wait_other = sfn.Wait(self, "wait for the other run", time=sfn.WaitTime.duration(WAIT_FOR_OTHER_RUN))
@@ -449,12 +453,12 @@ class LakehouseMaintenance(Construct):
         )
         alone = (
             sfn.Choice(self, "oldest run?")
-            .when(sfn.Condition.string_equals_json_path("$.running.oldest", "$.execution"), create_history)
+            .when(sfn.Condition.string_equals_json_path("$.oldest.arn", "$.execution"), create_history)
             .when(waits, wait_other)
             .otherwise(others)
         )
         create_history.next(create_state).next(route)
-        return start.next(guard).next(alone)
+        return start.next(guard).next(oldest).next(alone)
 
     def _put_metrics(self, data: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return {

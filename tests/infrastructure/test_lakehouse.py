@@ -145,6 +145,12 @@ def test_tables_are_created_as_iceberg_under_their_prefix(template, enabled, cfg
             ddl, _ = steps[step]
             assert ddl.upper().startswith("CREATE TABLE IF NOT EXISTS")
             assert re.search(r"'table_type'\s*=\s*'ICEBERG'", ddl, re.IGNORECASE), ddl
+            # Parquet with ZSTD: Athena engine 3's defaults for Iceberg, or said explicitly with Athena's table
+            # properties 'format' and 'write_compression'
+            # (https://docs.aws.amazon.com/athena/latest/ug/compression-support-iceberg.html).
+            for key, value in (("format", "PARQUET"), ("write_compression", "ZSTD")):
+                said = re.search(rf"'{key}'\s*=\s*'([^']*)'", ddl, re.IGNORECASE)
+                assert said is None or said.group(1).upper() == value, (key, said)
             # Under the table's own prefix of the lake bucket (encrypted by the bucket's default: the lake key).
             assert f"LOCATION 's3://{lake.bucket}/{prefix}'" in ddl
             assert table in ddl
@@ -215,9 +221,15 @@ def test_one_execution_at_a_time(template, enabled):
         guard = states[states["start"]["Next"]]
         assert guard["Resource"].endswith(":states:::aws-sdk:sfn:listExecutions")
         assert guard["Parameters"]["StatusFilter"] == "RUNNING"
-        decide = states[guard["Next"]]
+        assert guard["ResultSelector"] == {"arns.$": "$.Executions[*].ExecutionArn"}
+        # ListExecutions lists newest first: the last ARN is the oldest running execution, the only one to proceed.
+        oldest = states[guard["Next"]]
+        assert oldest["Parameters"] == {
+            "arn.$": "States.ArrayGetItem($.running.arns, States.MathAdd(States.ArrayLength($.running.arns), -1))"
+        }
+        decide = states[oldest["Next"]]
         first = decide["Choices"][0]
-        assert first == {"Variable": "$.running.oldest", "StringEqualsPath": "$.execution", "Next": "create_history"}
+        assert first == {"Variable": "$.oldest.arn", "StringEqualsPath": "$.execution", "Next": "create_history"}
         assert decide["Default"] == "another_run_in_progress"
         assert states["another_run_in_progress"]["Type"] == "Succeed"
         # Maintenance and explicit windows wait for their turn, then ask again.
