@@ -28,11 +28,15 @@ A separate daily schedule starts the same state machine with ``{"maintenance": t
 Why the tables are created by Athena DDL and not as ``AWS::Glue::Table`` resources: CloudFormation's Iceberg
 support (``OpenTableFormatInput.IcebergInput.IcebergTableInput``: schema with field IDs, partition spec,
 properties; https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-glue-table-icebergpartitionspec.html)
-would need a second rendering of every column in Iceberg's own type names and field IDs (nested types as Iceberg
-JSON), next to the Athena types ``sql.py`` owns; Athena's ``CREATE TABLE`` takes ``sql.py``'s columns, partition
-transform and Athena's documented table properties (Parquet, ZSTD) as they are. The consequence: the tables do
-not exist at deployment time, so ``AWS::Glue::TableOptimizer`` (which names an existing table) cannot be declared
-for them; table maintenance runs as Athena ``OPTIMIZE``/``VACUUM`` instead (docs/lakehouse.md).
+cannot express this project's columns: a field's ``Type`` is a plain string (aws-cdk-lib 2.275,
+``CfnTable.IcebergStructFieldProperty``), so the struct/array/map columns ``tables[].columns`` allows (Iceberg
+writes nested types as JSON objects with their own field IDs) have no form, and ``MetadataOperation`` "can only be
+set to CREATE" (``CfnTable.IcebergInputProperty``), so a column added later would not reach the table. It would
+also be a second rendering of every column, in Iceberg's type names, next to the Athena types ``sql.py`` owns.
+Athena's ``CREATE TABLE`` takes ``sql.py``'s columns, partition transform and table properties as they are. The
+consequence: the tables do not exist at deployment time, so ``AWS::Glue::TableOptimizer`` (which names an existing
+table) cannot be declared for them; table maintenance runs as Athena ``OPTIMIZE``/``VACUUM`` instead
+(docs/lakehouse.md).
 
 Errors: a ``.sync`` Athena task whose query ends FAILED fails with ``States.TaskFailed`` and the query execution
 (with its ``StateChangeReason``) in the cause (https://docs.aws.amazon.com/step-functions/latest/dg/connect-athena.html,
