@@ -94,8 +94,9 @@ RUNS_PATH = "$.runs"
 
 
 def literal(path: str) -> str:
-    """An intrinsic that renders the text at ``path`` as a SQL string literal ('2026-11-21-05'): the window values
-    are generated text of digits and '-', never user input, so no quote can occur in them."""
+    """An intrinsic that renders the text at ``path`` as a SQL string literal ('2026-11-21-05'). The window
+    statement generates digits and '-'; a window given in the execution input is refused if it holds a quote
+    (the "valid window?" state), so no value can end its literal early."""
     return f"States.Format('\\'{{}}\\'', {path})"
 
 
@@ -432,7 +433,28 @@ class LakehouseMaintenance(Construct):
             .when(is_maintenance, maintenance_chain)
             .when(
                 sfn.Condition.and_(*(sfn.Condition.is_present(f"$.input.{name}") for name in WINDOW_VALUES)),
-                given_window,
+                sfn.Choice(self, "valid window?")
+                .when(
+                    sfn.Condition.and_(
+                        *(
+                            condition
+                            for name in WINDOW_VALUES
+                            for condition in (
+                                sfn.Condition.is_string(f"$.input.{name}"),
+                                sfn.Condition.not_(sfn.Condition.string_matches(f"$.input.{name}", "*'*")),
+                            )
+                        )
+                    ),
+                    given_window,
+                )
+                .otherwise(
+                    sfn.Fail(
+                        self,
+                        "invalid window input",
+                        error="InvalidWindow",
+                        cause="window_start and window_end must be arrival hours as text, 'YYYY-MM-DD-HH'",
+                    )
+                ),
             )
             .otherwise(window)
         )

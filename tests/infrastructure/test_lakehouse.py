@@ -154,10 +154,12 @@ def test_tables_are_created_as_iceberg_under_their_prefix(template, enabled, cfg
             # Under the table's own prefix of the lake bucket (encrypted by the bucket's default: the lake key).
             assert f"LOCATION 's3://{lake.bucket}/{prefix}'" in ddl
             assert table in ddl
+            # Every column with its type, and the partition transforms (compared without quotes, case and spaces).
+            bare = re.sub(r"[\s`\"]", "", ddl.lower())
             for name, type_ in columns:
-                assert name in ddl and type_ in ddl.lower(), (name, type_)
+                assert re.sub(r"\s", "", f"{name}{type_}".lower()) in bare, (name, type_)
             for transform in partitioning:
-                assert transform in ddl
+                assert re.sub(r"[\s`\"]", "", transform.lower()) in bare, transform
         assert "day(_change_time)" in sql.history_partitioning
 
 
@@ -199,7 +201,15 @@ def test_window_values_come_from_the_window_row_or_the_input(template, enabled):
         # The route: maintenance input, explicit window, else the window statement.
         route = states["which run?"]
         assert route["Choices"][0] == {"Variable": "$.input.maintenance", "IsPresent": True, "Next": MAINTENANCE[0]}
-        assert route["Choices"][1]["Next"] == "given window"
+        assert route["Choices"][1]["Next"] == "valid window?"
+        # A given window is text without quotes (each value becomes a SQL string literal), else the run fails.
+        valid = states["valid window?"]
+        (rule,) = valid["Choices"]
+        assert rule["Next"] == "given window"
+        for name in WINDOW_VALUES:
+            assert {"Variable": f"$.input.{name}", "IsString": True} in rule["And"]
+            assert {"Not": {"Variable": f"$.input.{name}", "StringMatches": "*'*"}} in rule["And"]
+        assert states[valid["Default"]]["Type"] == "Fail"
         assert {c["Variable"] for c in route["Choices"][1]["And"]} == {f"$.input.{n}" for n in WINDOW_VALUES}
         assert route["Default"] == "window"
         # insert_history, then merge_state; a catch-up loops back to the window statement.
