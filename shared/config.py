@@ -276,7 +276,7 @@ class LakehouseConfig(_Model):
     max_hours_per_run: StrictInt = _int(
         1,
         24 * (ATHENA_MAX_PARTITIONS_PER_INSERT - _LAKEHOUSE_EDGE_DAYS),
-        720,
+        72,
         f"arrival hours one run reads at most; Athena writes at most {ATHENA_MAX_PARTITIONS_PER_INSERT} partitions "
         "per INSERT",
     )

@@ -75,7 +75,7 @@ from shared.naming import LakeNames, TableNames
 COMMIT_RETRIES = 5
 COMMIT_RETRY_WAIT = Duration.seconds(30)
 # A scheduled run's catch-up loop and a maintenance run's wait for another run both end within this.
-EXECUTION_TIMEOUT = Duration.hours(12)
+EXECUTION_TIMEOUT = Duration.hours(24)
 # How often a table-maintenance run checks again whether the other run has ended.
 WAIT_FOR_OTHER_RUN = Duration.seconds(60)
 # RUNNING executions listed per guard call (ListExecutions allows up to 1000).

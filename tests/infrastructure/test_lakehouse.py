@@ -464,8 +464,8 @@ def _lakehouse_config(**lakehouse: Any) -> dict[str, Any]:
 
 def test_defaults_fit_athenas_partition_limit_and_the_buffers():
     lake = config.from_dict(_lakehouse_config()).lakehouse
-    assert (lake.enabled, lake.schedule_minutes, lake.late_window_hours, lake.max_hours_per_run) == (True, 15, 3, 720)
-    # 30 days + 3 late hours -> 31 day partitions, + 2 edge days: well under Athena's 100 per INSERT.
+    assert (lake.enabled, lake.schedule_minutes, lake.late_window_hours, lake.max_hours_per_run) == (True, 15, 3, 72)
+    # 3 days + 3 late hours -> 4 day partitions, + 2 edge days: well under Athena's 100 per INSERT.
     assert -(-(lake.max_hours_per_run + lake.late_window_hours) // 24) + 2 <= 100
 
 
