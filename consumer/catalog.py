@@ -7,7 +7,10 @@ Per source table:
   the transform writes;
 * ``<table>_lines``: the same objects, each line as one string, so attributes nobody declared stay reachable
   with ``json_extract``;
-* the ``<table>_history`` and ``<table>_current`` views (``consumer/views.py``, SQL in ``consumer/queries.py``).
+* the ``<table>_raw_history`` and ``<table>_raw_current`` views over the raw change log (``consumer/views.py``,
+  SQL in ``consumer/queries.py``);
+* the ``<table>_history`` and ``<table>_current`` views: over the lakehouse's Iceberg tables (SQL in
+  ``consumer/lakehouse/sql.py``) when ``lakehouse.enabled``, else the raw-log SQL again under these names.
 
 Why the OpenX JSON SerDe (docs/lake-queries.md has the whole argument):
 
@@ -37,6 +40,7 @@ from aws_cdk import aws_glue as glue
 from constructs import Construct
 
 from consumer.columns import METADATA_COLUMNS, PARTITION_COLUMNS, Column, table_columns
+from consumer.lakehouse.sql import LakehouseSql
 from consumer.queries import TableQueries
 from consumer.views import AthenaView
 from shared import naming
@@ -138,7 +142,10 @@ class TableCatalog(Construct):
         names: TableNames,
         lake: LakeNames,
         database: glue.CfnDatabase,
+        lakehouse: LakehouseSql | None = None,
     ) -> None:
+        """``lakehouse``: the table's lakehouse SQL when the lakehouse is enabled (its views then read the Iceberg
+        tables), else None."""
         super().__init__(scope, construct_id)
         account = Stack.of(self).account
         self.columns = table_columns(spec)
@@ -201,23 +208,83 @@ class TableCatalog(Construct):
         )
 
         self.queries = TableQueries(spec=spec, names=names, lake=lake)
-        self.history_view = AthenaView(
+        # The raw-log views: up to the minute, but every query re-reads the whole change log.
+        self.raw_history_view = AthenaView(
             self,
-            "HistoryView",
+            "RawHistoryView",
             lake=lake,
-            name=names.history_view,
-            description=f"Every distinct change of DynamoDB table {names.table}, numbered in order per item",
+            name=names.raw_history_view,
+            description=(
+                f"Every distinct change of DynamoDB table {names.table}, numbered in order per item, computed from "
+                "the raw change log on each query (up to the minute)"
+            ),
             sql=self.queries.history_sql(),
             columns=self.queries.history_columns(),
         )
-        self.current_view = AthenaView(
+        self.raw_current_view = AthenaView(
             self,
-            "CurrentView",
+            "RawCurrentView",
             lake=lake,
-            name=names.current_view,
-            description=f"The current state of every item of DynamoDB table {names.table} (deleted items removed)",
+            name=names.raw_current_view,
+            description=(
+                f"The current state of every item of DynamoDB table {names.table} (deleted items removed), computed "
+                "from the raw change log on each query (up to the minute)"
+            ),
             sql=self.queries.current_sql(),
             columns=self.queries.current_columns(),
         )
-        for view in (self.history_view, self.current_view):
+        for view in (self.raw_history_view, self.raw_current_view):
             view.table.add_resource_dependency(self.table)
+
+        # What users query under the table's own names: the lakehouse's Iceberg tables when it is enabled, else
+        # the raw-log SQL, so <table>_history and <table>_current always exist.
+        if lakehouse is not None:
+            self.history_view = AthenaView(
+                self,
+                "HistoryView",
+                lake=lake,
+                name=names.history_view,
+                description=(
+                    f"Every distinct change of DynamoDB table {names.table}, from the lakehouse history table "
+                    f"{names.iceberg_history_table} (as fresh as its last maintenance run)"
+                ),
+                sql=lakehouse.history_view_sql(),
+                columns=lakehouse.history_view_columns(),
+            )
+            self.current_view = AthenaView(
+                self,
+                "CurrentView",
+                lake=lake,
+                name=names.current_view,
+                description=(
+                    f"The current state of every item of DynamoDB table {names.table} (deleted items removed), from "
+                    f"the lakehouse state table {names.iceberg_state_table} (as fresh as its last maintenance run)"
+                ),
+                sql=lakehouse.current_view_sql(),
+                columns=lakehouse.current_view_columns(),
+            )
+            # The Iceberg tables are created by the maintenance's first run (consumer/lakehouse/maintenance.py);
+            # a view is only text until queried, so it can exist before them.
+        else:
+            self.history_view = AthenaView(
+                self,
+                "HistoryView",
+                lake=lake,
+                name=names.history_view,
+                description=f"Every distinct change of DynamoDB table {names.table}, numbered in order per item",
+                sql=self.queries.history_sql(),
+                columns=self.queries.history_columns(),
+            )
+            self.current_view = AthenaView(
+                self,
+                "CurrentView",
+                lake=lake,
+                name=names.current_view,
+                description=(
+                    f"The current state of every item of DynamoDB table {names.table} (deleted items removed)"
+                ),
+                sql=self.queries.current_sql(),
+                columns=self.queries.current_columns(),
+            )
+            for view in (self.history_view, self.current_view):
+                view.table.add_resource_dependency(self.table)

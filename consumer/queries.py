@@ -1,7 +1,7 @@
 """All SQL of the lake, in Athena's dialect (Trino), in one place.
 
-The views (``<table>_history``, ``<table>_current``) and the named queries (one item's history, the current
-state, changes per hour) are all built here from the same pieces, and the DuckDB proof
+The raw-log views (``<table>_raw_history``, ``<table>_raw_current``) and the named queries (one item's history, the
+current state, changes per hour) are all built here from the same pieces, and the DuckDB proof
 (tests/integration/test_lake_queries.py) runs exactly these texts, read back from the synthesized templates.
 
 The ordering rule (docs/lake-queries.md states it with its sources):
@@ -164,8 +164,8 @@ class TableQueries:
         conditions = [f"{quote(c.name)} = ?" for c in self.keys]
         keys = ", ".join(c.name for c in self.keys)
         sql = (
-            f"-- Every distinct change of one item of {self.names.glue_table}, in order (the {self.names.history_view}"
-            " view's SQL).\n"
+            f"-- Every distinct change of one item of {self.names.glue_table}, in order (the "
+            f"{self.names.raw_history_view} view's SQL).\n"
             f"-- Parameters: {keys} (as text, e.g. '42' for a number key). Reads every partition: the item's\n"
             "-- history may be years long; add a partition filter on year/month/day/hour to read less.\n"
             f"SELECT *\nFROM (\n{self.history_sql(conditions)}\n)\n"
@@ -182,7 +182,7 @@ class TableQueries:
     def current_state(self) -> NamedQuery:
         order = ", ".join(quote(c.name) for c in self.keys)
         sql = (
-            f"-- The current state of every item of {self.names.glue_table} (the {self.names.current_view} view's"
+            f"-- The current state of every item of {self.names.glue_table} (the {self.names.raw_current_view} view's"
             " SQL):\n"
             "-- a live change beats any backfill record, then the latest change time, then the highest sequence\n"
             "-- number; deleted items are removed after that ranking.\n"
@@ -228,7 +228,7 @@ class TableQueries:
             f" S3 buffer\n-- {buffer_interval_seconds} s + 1 hour for clock skew and replication lag) to"
             f" {after} s after its end (1 hour of lag).\n"
             "-- A change delayed upstream by more than that hour (StreamIteratorAge alarm) is not counted:\n"
-            f"-- query {self.names.history_view} without a window for such hours.\n"
+            f"-- query {self.names.raw_history_view} without a window for such hours.\n"
             'SELECT\n  substr("_approximate_creation_time", 1, 13) AS "change_hour",\n'
             '  "_event_name",\n  count(*) AS "changes"\n'
             f"FROM (\n    {self.distinct_changes(conditions)}\n)\n"

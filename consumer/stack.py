@@ -10,6 +10,9 @@ from constructs import Construct
 from consumer.buckets import DataLakeBucket, deployment_role_arn, role_arn
 from consumer.catalog import DataLakeDatabase, TableCatalog
 from consumer.key import DataLakeKey
+from consumer.lakehouse.maintenance import LakehouseMaintenance
+from consumer.lakehouse.monitoring import ConsumerMonitoring
+from consumer.lakehouse.sql import LakehouseSql
 from consumer.replica import QUERY_RESULTS, DataLakeReplication, derived_bucket
 from consumer.workgroup import LakeWorkgroup
 from shared import naming
@@ -58,8 +61,28 @@ class DataLakeStack(Stack):
         database = DataLakeDatabase(
             self, "Catalog", lake=lake, description=f"{cfg.prefix} DynamoDB change data lake"
         ).database
+        lakehouse = cfg.lakehouse
+        self.lakehouse_sql = {
+            spec.name: LakehouseSql(
+                spec=spec,
+                names=names,
+                lake=lake,
+                late_window_hours=lakehouse.late_window_hours,
+                max_hours_per_run=lakehouse.max_hours_per_run,
+            )
+            for spec, names in tables
+            if lakehouse.enabled
+        }
         self.catalogs = {
-            spec.name: TableCatalog(self, f"{spec.name}-Catalog", spec=spec, names=names, lake=lake, database=database)
+            spec.name: TableCatalog(
+                self,
+                f"{spec.name}-Catalog",
+                spec=spec,
+                names=names,
+                lake=lake,
+                database=database,
+                lakehouse=self.lakehouse_sql.get(spec.name),
+            )
             for spec, names in tables
         }
         self.athena = LakeWorkgroup(
@@ -79,6 +102,40 @@ class DataLakeStack(Stack):
             },
         )
         derived_bucket(self.athena.results, QUERY_RESULTS)
+
+        self.lakehouse: dict[str, LakehouseMaintenance] = {}
+        if lakehouse.enabled:
+            monitoring = ConsumerMonitoring(
+                self,
+                "Monitoring",
+                lake=lake,
+                key=self.key,
+                display_name=f"{cfg.prefix} lakehouse alarms",
+                alarm_prefixes=[names.lakehouse_alarm_prefix for names in table_names],
+                emails=cfg.notifications.alarm_emails,
+            )
+            self.alarm_topic = monitoring.topic
+            for spec, names in tables:
+                # The construct ID is the table's name: adding or removing a table leaves the others alone.
+                maintenance = LakehouseMaintenance(
+                    self,
+                    f"{spec.name}-Lakehouse",
+                    sql=self.lakehouse_sql[spec.name],
+                    names=names,
+                    lake=lake,
+                    bucket=self.bucket,
+                    results=self.athena.results,
+                    data_key=self.key,
+                    log_key=self.key,
+                    topic=monitoring.topic,
+                    schedule_minutes=lakehouse.schedule_minutes,
+                )
+                # Its statements run in the workgroup and read the raw table: both exist before the first run.
+                maintenance.state_machine.node.add_dependency(self.athena.workgroup, self.catalogs[spec.name])
+                self.lakehouse[spec.name] = maintenance
+                CfnOutput(
+                    self, f"{names.token}LakehouseStateMachine", value=maintenance.state_machine.state_machine_arn
+                )
 
         CfnOutput(self, "DataLakeBucketName", value=self.bucket.bucket_name)
         CfnOutput(self, "DataLakeBucketArn", value=self.bucket.bucket_arn)

@@ -483,6 +483,34 @@ class BackupConfig(_Model):
         return self
 
 
+# Athena writes at most 100 partitions per INSERT ("Use CTAS and INSERT INTO to work around the 100 partition
+# limit": https://docs.aws.amazon.com/athena/latest/ug/ctas-insert-into.html). The history table is partitioned by
+# day of change time, so one run's window must span fewer change days than that (see _lakehouse_checks).
+ATHENA_MAX_PARTITIONS_PER_INSERT = 100
+# Day partitions one run's changes can span beyond its arrival hours: one for a window that does not start at
+# midnight, one for changes that arrive the day after they happened (buffers, replication lag, clock skew).
+_LAKEHOUSE_EDGE_DAYS = 2
+
+
+class LakehouseConfig(_Model):
+    # Defaults and bounds are argued in docs/lakehouse.md ("Deployment and maintenance").
+    enabled: StrictBool = _key(
+        "true or false: Iceberg history and state tables per table, kept current by scheduled Athena SQL",
+        default=True,
+    )
+    schedule_minutes: StrictInt = _int(5, 1440, 15, "minutes between maintenance runs")
+    late_window_hours: StrictInt = _int(
+        1, 168, 3, "arrival hours each run reads again for objects Firehose writes late; at least buffers + 1 hour"
+    )
+    max_hours_per_run: StrictInt = _int(
+        1,
+        24 * (ATHENA_MAX_PARTITIONS_PER_INSERT - _LAKEHOUSE_EDGE_DAYS),
+        72,
+        f"arrival hours one run reads at most; Athena writes at most {ATHENA_MAX_PARTITIONS_PER_INSERT} partitions "
+        "per INSERT",
+    )
+
+
 class ComplianceConfig(_Model):
     packs: tuple[Literal[NAG_PACKS], ...] = _key(  # type: ignore[valid-type]
         f"a non-empty list of {list(NAG_PACKS)}", default=NAG_PACKS, min_length=1, item=f"one of {list(NAG_PACKS)}"
@@ -515,6 +543,7 @@ class AppConfig(_Model):
     athena: AthenaConfig = _key("an object (see athena.*)", default_factory=AthenaConfig)
     backup: BackupConfig = _key("an object (see backup.*)", default_factory=BackupConfig)
     compliance: ComplianceConfig = _key("an object (see compliance.*)", default_factory=ComplianceConfig)
+    lakehouse: LakehouseConfig = _key("an object (see lakehouse.*)", default_factory=LakehouseConfig)
 
     @property
     def same_account(self) -> bool:
@@ -604,6 +633,7 @@ def _cross_checks(cfg: AppConfig) -> Iterator[str]:
             f"{c}.data_lake.break_glass_role_name; routine replays must not need the role exempt from every "
             "integrity control"
         )
+    yield from _lakehouse_checks(cfg)
     reserved = cfg.transform.reserved_concurrency
     for table in cfg.tables if reserved is not None else ():
         # "Firehose allows up to 5 outstanding Lambda invocations per shard" (S3 destination)
@@ -625,6 +655,35 @@ def _cross_checks(cfg: AppConfig) -> Iterator[str]:
                 f"{cfg.transform.account_concurrency_quota} leaves at most {max(reservable, 0)} reservable (Lambda "
                 f"keeps {MIN_UNRESERVED_CONCURRENCY} unreserved); lower it, raise the quota, or set it to null"
             )
+
+
+def _lakehouse_checks(cfg: AppConfig) -> Iterator[str]:
+    """The late window must cover the buffers, and one run's window must fit Athena's partitions per INSERT."""
+    c = CONTEXT_KEY
+    lake = cfg.lakehouse
+    if not lake.enabled:
+        return
+    for table in cfg.tables:
+        # Firehose names an object after its oldest record's arrival hour and writes it once both buffers
+        # (transform and S3) are full (https://docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html): it lands
+        # up to that long after its hour ended, plus the hour of margin the change-time queries also keep for
+        # replication lag and clock skew (consumer/queries.py, ARRIVAL_MARGIN_SECONDS).
+        buffers = FIREHOSE_PROCESSOR_BUFFER_SECONDS + cfg.delivery_for(table).buffer_interval_seconds
+        needed = 1 + -(-buffers // 3600)
+        if lake.late_window_hours < needed:
+            yield (
+                f"{c}.lakehouse.late_window_hours = {lake.late_window_hours}: table {table.name!r} buffers up to "
+                f"{buffers} s (transform {FIREHOSE_PROCESSOR_BUFFER_SECONDS} s + its S3 buffer interval) and an "
+                f"hour is kept for replication lag, so objects land up to {needed} hours late: set at least {needed}"
+            )
+    # Change days one run writes: the window's own days, the late window's, and the edges (see above).
+    days = -(-(lake.max_hours_per_run + lake.late_window_hours) // 24) + _LAKEHOUSE_EDGE_DAYS
+    if days > ATHENA_MAX_PARTITIONS_PER_INSERT:
+        yield (
+            f"{c}.lakehouse.max_hours_per_run = {lake.max_hours_per_run}: with {c}.lakehouse.late_window_hours = "
+            f"{lake.late_window_hours} one run can write {days} day partitions of history, over Athena's "
+            f"{ATHENA_MAX_PARTITIONS_PER_INSERT} per INSERT; lower either"
+        )
 
 
 def _name_lengths(cfg: AppConfig) -> Iterator[str]:

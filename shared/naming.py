@@ -35,6 +35,8 @@ LONG_NAME_LIMIT = 255
 # Step Functions state machines: 80; EventBridge Scheduler schedules: 64.
 STATE_MACHINE_NAME_LIMIT = 80
 SCHEDULE_NAME_LIMIT = 64
+# SNS topics: 256.
+TOPIC_NAME_LIMIT = 256
 
 
 def _arn(partition: str, service: str, region: str, account: str, resource: str) -> str:
@@ -55,6 +57,9 @@ class LakeNames:
     database: str
     workgroup: str
     smoke_reader_role: str
+    # Account B's own alarm topic (the lakehouse's alarms): CloudWatch alarms notify topics of their own account,
+    # and the producer's topic admits only account A's alarms.
+    alarm_topic: str
 
     @property
     def bucket_arn(self) -> str:
@@ -74,6 +79,7 @@ class LakeNames:
             ("access-log bucket name", self.access_log_bucket, BUCKET_NAME_LIMIT),
             ("Athena results bucket name", self.results_bucket, BUCKET_NAME_LIMIT),
             ("smoke-test reader role name", self.smoke_reader_role, ROLE_NAME_LIMIT),
+            ("consumer alarm topic name", self.alarm_topic, TOPIC_NAME_LIMIT),
         ]
 
 
@@ -91,6 +97,7 @@ def lake(cfg: AppConfig) -> LakeNames:
         database=f"{cfg.prefix.replace('-', '_')}_datalake",
         workgroup=f"{cfg.prefix}-datalake",
         smoke_reader_role=f"{cfg.prefix}-smoke-reader-{b.region}",
+        alarm_topic=f"{cfg.prefix}-datalake-alarms",
     )
 
 
@@ -197,6 +204,25 @@ class TableNames:
     def raw_prefix(self) -> str:
         return self.root(RAW) + _DATE_PARTS
 
+    @property
+    def optimize_schedule(self) -> str:
+        """The daily schedule of the lakehouse's table maintenance (OPTIMIZE, VACUUM), account B."""
+        return f"{self.maintenance_schedule}-optimize"
+
+    @property
+    def lakehouse_dashboard(self) -> str:
+        return self.maintenance_state_machine
+
+    @property
+    def lakehouse_alarm_prefix(self) -> str:
+        """Account B's lakehouse alarms of this table: ``<alarm_prefix>Lakehouse<what>``."""
+        return f"{self.alarm_prefix}Lakehouse"
+
+    @property
+    def lakehouse_metrics_namespace(self) -> str:
+        """The namespace the maintenance state machine publishes its per-run metrics to (account B)."""
+        return f"{self.metrics_namespace}/Lakehouse"
+
     def limited(self) -> list[tuple[str, str, int]]:
         return [
             ("DynamoDB table name", self.table, LONG_NAME_LIMIT),
@@ -208,6 +234,7 @@ class TableNames:
             ("alarm name", self.alarm_prefix + "ReplicationThrottled", LONG_NAME_LIMIT),
             ("lakehouse state machine name", self.maintenance_state_machine, STATE_MACHINE_NAME_LIMIT),
             ("lakehouse schedule name", self.maintenance_schedule, SCHEDULE_NAME_LIMIT),
+            ("lakehouse maintenance schedule name", self.optimize_schedule, SCHEDULE_NAME_LIMIT),
         ]
 
 

@@ -117,7 +117,12 @@ VARIANTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "no-sort-key": lambda raw: _table(raw, sort_key=None),
     "same-account": _same_account,
     "tooling-region-differs": _tooling_elsewhere,
-    "uncompressed": lambda raw: {**raw, "delivery": {**raw["delivery"], "compression": "UNCOMPRESSED"}},
+    # Also the one configuration without the lakehouse: its views are then the raw-log SQL (no extra synthesis).
+    "uncompressed": lambda raw: {
+        **raw,
+        "delivery": {**raw["delivery"], "compression": "UNCOMPRESSED"},
+        "lakehouse": {"enabled": False},
+    },
     "buffering-300s-64mib": lambda raw: {
         **raw,
         "delivery": {**raw["delivery"], "buffer_interval_seconds": 300, "buffer_size_mib": 64},

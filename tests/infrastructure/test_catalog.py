@@ -1,6 +1,6 @@
 """Account B's analytics side, for every table of every configuration: the Glue tables (columns mapped to the
 transform's exact JSON keys, SerDe properties, partition projection equal to the Firehose prefix), the lines
-tables, the history/current views, the named queries, the workgroup and its results bucket.
+tables, the raw-log history/current views, the named queries, the workgroup and its results bucket.
 
 Expectations come from the configuration under test and from the transform's own code (its metadata column
 list and its key escaping), not from the catalog module they check, except where a test says it checks that
@@ -80,12 +80,22 @@ def glue_tables(consumer: Template) -> dict[str, dict[str, Any]]:
 
 
 # --- the table of each source table --------------------------------------------------------------------------------
-def test_every_source_table_has_its_table_lines_table_and_two_views(glue_tables, cfg, lake, consumer: Template):
+def _raw_sql_views(cfg, names: naming.TableNames) -> list[tuple[str, str]]:
+    """(view name, kind) of every view that runs the raw-log SQL: the raw views always, and the user-facing names
+    too when the lakehouse is disabled (tests/infrastructure/test_lakehouse.py checks them when it is enabled)."""
+    views = [(names.raw_history_view, "history"), (names.raw_current_view, "current")]
+    if not cfg.lakehouse.enabled:
+        views += [(names.history_view, "history"), (names.current_view, "current")]
+    return views
+
+
+def test_every_source_table_has_its_table_lines_table_and_four_views(glue_tables, cfg, lake, consumer: Template):
     (database,) = consumer.find_resources("AWS::Glue::Database").values()
     assert database["Properties"]["DatabaseInput"]["Name"] == lake.database
     expected = set()
     for _, names in naming.tables(cfg):
         expected |= {names.glue_table, names.lines_table, names.history_view, names.current_view}
+        expected |= {names.raw_history_view, names.raw_current_view}
     assert set(glue_tables) == expected
     for table in glue_tables.values():
         assert table["Properties"]["DatabaseName"] == lake.database
@@ -173,13 +183,12 @@ def _view(glue_tables: dict[str, dict[str, Any]], name: str) -> tuple[dict[str, 
     return table_input, decode_view(table_input["ViewOriginalText"])
 
 
-def test_views_are_athena_views_over_their_table(glue_tables, cfg, lake):
+def test_raw_views_are_athena_views_over_their_table(glue_tables, cfg, lake):
     for spec, names in naming.tables(cfg):
         queries = TableQueries(spec=spec, names=names, lake=lake)
-        for view_name, sql in (
-            (names.history_view, queries.history_sql()),
-            (names.current_view, queries.current_sql()),
-        ):
+        sql_of = {"history": queries.history_sql(), "current": queries.current_sql()}
+        for view_name, kind in _raw_sql_views(cfg, names):
+            sql = sql_of[kind]
             table_input, definition = _view(glue_tables, view_name)
             assert table_input["TableType"] == "VIRTUAL_VIEW"
             assert table_input["ViewExpandedText"] == VIEW_EXPANDED_TEXT == "/* Presto View */"
@@ -200,20 +209,22 @@ def test_views_are_athena_views_over_their_table(glue_tables, cfg, lake):
             assert len(dependencies) == 1  # the table it reads
 
 
-def test_view_columns_are_the_tables_columns(glue_tables, cfg):
+def test_raw_view_columns_are_the_tables_columns(glue_tables, cfg):
     for _, names in naming.tables(cfg):
         table_columns = glue_tables[names.glue_table]["Properties"]["TableInput"]["StorageDescriptor"]["Columns"]
-        history, _ = _view(glue_tables, names.history_view)
-        current, _ = _view(glue_tables, names.current_view)
-        assert history["StorageDescriptor"]["Columns"] == [*table_columns, {"Name": "_change_number", "Type": "bigint"}]
-        assert current["StorageDescriptor"]["Columns"] == table_columns
+        expected = {
+            "history": [*table_columns, {"Name": "_change_number", "Type": "bigint"}],
+            "current": table_columns,
+        }
+        for view_name, kind in _raw_sql_views(cfg, names):
+            view, _ = _view(glue_tables, view_name)
+            assert view["StorageDescriptor"]["Columns"] == expected[kind], view_name
 
 
-def test_every_query_applies_the_ordering_rule(glue_tables, consumer: Template, cfg):
+def test_every_raw_query_applies_the_ordering_rule(glue_tables, consumer: Template, cfg):
+    raw_views = [view for _, names in naming.tables(cfg) for view, _ in _raw_sql_views(cfg, names)]
     texts = [
-        decode_view(glue_tables[n]["Properties"]["TableInput"]["ViewOriginalText"])["originalSql"]
-        for n in glue_tables
-        if n.endswith(("_history", "_current"))
+        decode_view(glue_tables[n]["Properties"]["TableInput"]["ViewOriginalText"])["originalSql"] for n in raw_views
     ]
     texts += [q["Properties"]["QueryString"] for q in _named_queries(consumer).values()]
     assert texts

@@ -116,8 +116,8 @@ def _prove(cfg: AppConfig, template: dict[str, Any], root: Path) -> list[Proof]:
         written = lake_stream.transform(stream, names, cfg.producer.region, cfg.producer.account)
         lake_stream.write_lake(root, written, names, cfg, spec)
         lake.register(lake_names.database, names.glue_table, names.lines_table)
-        lake.register_view(names.history_view)
-        lake.register_view(names.current_view)
+        lake.register_view(names.raw_history_view)
+        lake.register_view(names.raw_current_view)
         table = glue_tables(template)[names.glue_table]["TableInput"]
         serde = table["StorageDescriptor"]["SerdeInfo"]["Parameters"]
         declared = table["StorageDescriptor"]["Columns"]
@@ -206,14 +206,14 @@ def _history_view_is_every_distinct_change_numbered_in_order(proofs: list[Proof]
         for puts in lake_stream.history(proof.stream).values():
             for n, put in enumerate(puts, start=1):
                 expected.append({**proof.row(put), "_change_number": n})
-        actual = proof.select(proof.names.history_view)
+        actual = proof.select(proof.names.raw_history_view)
         assert sorted(map(_exact_row, actual)) == sorted(map(_exact_row, expected)), proof.names.key
 
 
 def _current_view_is_the_latest_state_with_deleted_items_removed(proofs: list[Proof]) -> None:
     for proof in proofs:
         expected = [proof.row(put) for put in lake_stream.current(proof.stream).values()]
-        actual = proof.select(proof.names.current_view)
+        actual = proof.select(proof.names.raw_current_view)
         assert sorted(map(_exact_row, actual)) == sorted(map(_exact_row, expected)), proof.names.key
         # The cases the rule exists for.
         live_items = {c.item for c in proof.stream.changes if c.origin == "stream"}
@@ -324,7 +324,7 @@ def test_lines_table_holds_every_line_whole_awkward(awkward_proofs):
 
 def test_decimal_columns_keep_every_digit(awkward_proofs):
     proof = awkward_proofs[0]
-    rows = proof.select(proof.names.history_view)
+    rows = proof.select(proof.names.raw_history_view)
     points = [r["pointsmicros"] for r in rows if r["pointsmicros"] is not None]
     # Digits counted on the text: abs() would round to the default context's 28 digits.
     assert any(len(str(p).lstrip("-")) == 38 for p in points), "no 38-digit value was generated"
