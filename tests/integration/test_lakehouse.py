@@ -24,7 +24,7 @@ from consumer.lakehouse.sql import ARRIVAL_HOUR, CHANGE_TIME, LINE, LakehouseSql
 from shared import config, naming
 from shared.config import AppConfig
 from tests import configs
-from tests.integration import lake_stream
+from tests.integration import lake_stream, lakehouse_iceberg
 from tests.integration import lakehouse_stream as ls
 from tests.integration.lakehouse_proof import DuckLakehouse, json_extract_scalar, to_duckdb
 from tests.integration.test_lake_queries import awkward
@@ -46,7 +46,7 @@ def _exact(value: Any) -> Any:
 
 
 def _exact_rows(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return sorted(tuple((k, _exact(v)) for k, v in sorted(row.items())) for row in rows)
+    return sorted((tuple((k, _exact(v)) for k, v in sorted(row.items())) for row in rows), key=repr)
 
 
 def expected_row(sql: LakehouseSql, copy: ls.Copy, cfg: AppConfig) -> dict[str, Any]:
@@ -332,3 +332,27 @@ def test_json_extract_scalar_stand_in_keeps_trinos_semantics():
     assert translated.lower() == (
         "select lakehouse_json_extract_scalar(line, 'a.b'), lakehouse_json_extract_scalar(line, '_x') from t"
     )
+
+
+def test_both_tables_are_real_iceberg_tables_that_keep_every_digit_and_microsecond(proof: Proof, tmp_path: Path):
+    """pyiceberg creates both tables from the declared columns and partitioning, and the proof's final rows go
+    in and come back unchanged: DECIMAL(38,s) digits and microsecond timestamps included."""
+    sql = proof.sql
+    cat = lakehouse_iceberg.catalog(tmp_path)
+    for table, columns, partitioning in (
+        (sql.names.iceberg_history_table, sql.history_columns(), sql.history_partitioning),
+        (sql.names.iceberg_state_table, sql.state_columns(), sql.state_partitioning),
+    ):
+        iceberg = lakehouse_iceberg.create(cat, sql.lake.database, table, columns, partitioning)
+        rows = proof.lake.con.sql(f'SELECT * FROM "{sql.lake.database}"."{table}"').to_arrow_table()
+        iceberg.append(rows.cast(iceberg.schema().as_arrow()))
+        back = iceberg.scan().to_arrow()
+        assert _exact_rows(back.to_pylist()) == _exact_rows(rows.to_pylist()), table
+        assert len(iceberg.spec().fields) == len(partitioning)
+    history = cat.load_table(f"{sql.lake.database}.{sql.names.iceberg_history_table}")
+    types = {f.name: str(f.field_type) for f in history.schema().fields}
+    assert types[CHANGE_TIME] == "timestamp"  # Iceberg's timestamp: microseconds, no zone
+    assert any(t == "decimal(38, 2)" or t == "decimal(38, 0)" for t in types.values())
+    # Change days as partitions: the replayed changes weeks old have their own.
+    partitions = history.inspect.partitions().to_pylist()
+    assert len(partitions) == len({r[CHANGE_TIME].date() for r in proof.lake.rows(sql.names.iceberg_history_table)})
