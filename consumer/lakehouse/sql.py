@@ -129,8 +129,14 @@ class LakehouseSql:
     def __post_init__(self) -> None:
         if self.late_window_hours < 0:
             raise ValueError(f"late_window_hours={self.late_window_hours} must be 0 or more")
-        if not 1 <= self.max_hours_per_run <= MAX_HOURS_PER_RUN:
-            raise ValueError(f"max_hours_per_run={self.max_hours_per_run} must be between 1 and {MAX_HOURS_PER_RUN}")
+        # Each run starts late_window_hours before the last hour merged, so it advances by
+        # max_hours_per_run - 1 - late_window_hours: a catch-up needs that to be at least one hour.
+        low = self.late_window_hours + 2
+        if not low <= self.max_hours_per_run <= MAX_HOURS_PER_RUN:
+            raise ValueError(
+                f"max_hours_per_run={self.max_hours_per_run} must be between late_window_hours + 2 ({low}) and "
+                f"{MAX_HOURS_PER_RUN}"
+            )
         object.__setattr__(self, "columns", table_columns(self.spec))
         object.__setattr__(self, "keys", key_columns(self.spec))
 
@@ -242,7 +248,7 @@ class LakehouseSql:
         Every part before the last has a fixed width, so text comparison is the rule's lexicographic order."""
         a = alias
         origin = f"CASE coalesce({a}\"_origin\", '{DEFAULT_ORIGIN}') WHEN '{DEFAULT_ORIGIN}' THEN '1' ELSE '0' END"
-        missing = "'" + " " * SEQUENCE_WIDTH + "'"
+        missing = f"lpad('', {SEQUENCE_WIDTH}, ' ')"
         return (
             f'concat({origin}, {a}"_approximate_creation_time", '
             f'coalesce({self._sequence(a)}, {missing}), {a}"_event_id")'

@@ -12,6 +12,7 @@ the result also equals the rule applied once to every copy ever written, without
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -356,3 +357,38 @@ def test_both_tables_are_real_iceberg_tables_that_keep_every_digit_and_microseco
     # Change days as partitions: the replayed changes weeks old have their own.
     partitions = history.inspect.partitions().to_pylist()
     assert len(partitions) == len({r[CHANGE_TIME].date() for r in proof.lake.rows(sql.names.iceberg_history_table)})
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_create_statements_declare_the_columns_partitioning_location_and_format(name: str):
+    cfg = load(CONFIGS[name]())
+    spec = cfg.tables[0]
+    names, lake = naming.table(cfg, spec), naming.lake(cfg)
+    sql = LakehouseSql(spec=spec, names=names, lake=lake, late_window_hours=3, max_hours_per_run=24)
+    for ddl, table, prefix, columns, partitioning in (
+        (
+            sql.create_history_sql(),
+            names.iceberg_history_table,
+            names.iceberg_history_prefix,
+            sql.history_columns(),
+            "PARTITIONED BY (day(_change_time))\n",
+        ),
+        (sql.create_state_sql(), names.iceberg_state_table, names.iceberg_state_prefix, sql.state_columns(), ""),
+    ):
+        assert ddl.startswith(f"CREATE TABLE IF NOT EXISTS `{lake.database}`.`{table}` (\n")
+        declared = re.findall(r"^  `([^`]+)` (\S+?),?$", ddl, flags=re.MULTILINE)
+        assert declared == list(columns)
+        assert f")\n{partitioning}LOCATION 's3://{lake.bucket}/{prefix}'\n" in ddl
+        assert ddl.endswith("TBLPROPERTIES ('table_type'='ICEBERG', 'format'='parquet', 'write_compression'='zstd')")
+    types = dict(sql.history_columns())
+    assert types["_change_time"] == "timestamp" and types["_sequence_number"] == "string"
+    assert all(types[c.name] == c.type for c in sql.columns if c.type.startswith("decimal"))
+
+
+def test_a_catch_up_must_advance():
+    cfg = load(configs.default())
+    spec = cfg.tables[0]
+    names, lake = naming.table(cfg, spec), naming.lake(cfg)
+    with pytest.raises(ValueError, match=r"max_hours_per_run=4 must be between late_window_hours \+ 2 \(5\)"):
+        LakehouseSql(spec=spec, names=names, lake=lake, late_window_hours=3, max_hours_per_run=4)
+    LakehouseSql(spec=spec, names=names, lake=lake, late_window_hours=3, max_hours_per_run=5)
