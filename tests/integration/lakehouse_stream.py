@@ -53,19 +53,23 @@ REPEAT_HOUR = 13  # this run is repeated with the same window
 REPLAY_HOUR = 14  # ddb-lake replay runs at :05 of this hour
 OUTAGE_REPLAY_HOUR = 10  # and again during the outage, of the hour before
 LATE_OBJECT_HOUR = 13  # an object of this partition hour is written 95 minutes after the hour starts
+VERY_LATE_OBJECT_HOUR = 2  # an object of this partition hour is written at 13:40, beyond every late window
 
 # A shard whose sequence numbers have 129 digits, next to one whose have 128 (Kinesis allows 0|[1-9]\d{0,128}).
 WIDE_SHARD, NARROW_SHARD = "shardId-000000000098", "shardId-000000000099"
 TIE_SHARDS = ("shardId-000000000002", "shardId-000000000003")
 
 
-def hour_text(time_us: int) -> str:
-    return (datetime(1970, 1, 1) + timedelta(microseconds=time_us)).strftime("%Y-%m-%d-%H")
-
-
 def at(hours: float) -> int:
     """T0 + hours, in microseconds."""
     return T0_US + int(hours * HOUR_US)
+
+
+VERY_LATE_WRITE_US = at(13) + 40 * MINUTE_US
+
+
+def hour_text(time_us: int) -> str:
+    return (datetime(1970, 1, 1) + timedelta(microseconds=time_us)).strftime("%Y-%m-%d-%H")
 
 
 @dataclass(frozen=True)
@@ -195,9 +199,12 @@ def generate(cfg: AppConfig, spec: TableSpec, names: TableNames, seed: int = 202
     # The object written late into an old partition (see below).
     late_item = new_item()
     late_change = b.add(late_item, "INSERT", at(LATE_OBJECT_HOUR + 0.5))
+    # ... and one written so late that no scheduled window holds its partition any more: only a rebuild reads it.
+    very_late_change = b.add(new_item(), "INSERT", at(VERY_LATE_OBJECT_HOUR + 0.2))
 
     ordinary = list(b.changes)
     ordinary.remove(late_change)
+    ordinary.remove(very_late_change)
     puts = lake_stream._deliver(ordinary, rng)
 
     # Ties, scripted with explicit sequence numbers (no re-puts), each (change, shard, sequence, arrival delay):
@@ -241,6 +248,10 @@ def generate(cfg: AppConfig, spec: TableSpec, names: TableNames, seed: int = 202
     late_object.write_us = at(LATE_OBJECT_HOUR) + 95 * MINUTE_US
     assert late_object.key.split("/")[-2] == f"hour={LATE_OBJECT_HOUR + 3:02d}", late_object.key
     objects.append(late_object)
+    very_late_put = Put(very_late_change, lake_stream.PARENT_SHARDS[0], 4965 * 10**52 + 10**45, at(2.2) // 1000 + 500)
+    (very_late,) = _firehose_objects([very_late_put], names, cfg, spec, "very-late")
+    very_late.write_us = VERY_LATE_WRITE_US
+    objects.append(very_late)
 
     # ddb-lake replay at REPLAY_HOUR:05, written into that hour's partition:
     replay_us = at(REPLAY_HOUR) + 5 * MINUTE_US
@@ -323,6 +334,10 @@ class Model:
             ):
                 fresh[event] = copy
         self.history.update(fresh)
+
+    def merge_source_rows(self, start: str, end: str) -> int:
+        """Rows of the MERGE's source: one per key among the window's history rows, plus the progress row."""
+        return 1 + len({item_key(c.change) for c in self.history.values() if start <= c.arrival_hour <= end})
 
     def merge(self, start: str, end: str) -> None:
         for copy in self.history.values():

@@ -31,6 +31,7 @@ from tests.integration.lakehouse_proof import DuckLakehouse, json_extract_scalar
 from tests.integration.test_lake_queries import awkward
 
 CONFIGS = {"default": configs.default, "awkward": awkward}
+OLD_HOURS = (ls.hour_text(ls.at(0)), ls.hour_text(ls.at(ls.MAX_HOURS_PER_RUN - 1)))
 
 
 def load(raw: dict[str, Any]) -> AppConfig:
@@ -87,6 +88,7 @@ class Snapshot:
     progress: list[str]
     expected_progress: str | None
     merge_source_rows: int
+    expected_merge_source_rows: int
 
 
 @dataclass
@@ -104,7 +106,9 @@ class Proof:
     def progress_rows(self) -> list[dict[str, Any]]:
         return self.lake.rows(self.sql.names.iceberg_state_table, 'WHERE "_event_id" IS NULL')
 
-    def snapshot(self, label: str, window: tuple[str, str, str], expected_window: tuple[str, str, str], rows: int):
+    def snapshot(
+        self, label: str, window: tuple[str, str, str], expected_window: tuple[str, str, str], rows: int, expected: int
+    ):
         state = self.lake.rows(self.sql.names.iceberg_state_table, 'WHERE "_event_id" IS NOT NULL')
         self.snapshots.append(
             Snapshot(
@@ -118,6 +122,7 @@ class Proof:
                 progress=[r[ARRIVAL_HOUR] for r in self.progress_rows()],
                 expected_progress=self.model.progress,
                 merge_source_rows=rows,
+                expected_merge_source_rows=expected,
             )
         )
 
@@ -137,6 +142,20 @@ def _prove(name: str, root: Path) -> Proof:
     proof = Proof(cfg, sql, scenario, DuckLakehouse(sql, root), ls.Model(ls.LATE_WINDOW_HOURS, ls.MAX_HOURS_PER_RUN))
     pending = sorted(scenario.objects, key=lambda o: o.write_us)
     visible: list[ls.Copy] = []
+    model = proof.model
+
+    def run(label: str, now_us: int, window: tuple[str, str] | None = None, crash: bool = False) -> tuple[str, str]:
+        now = ls.utc(now_us).replace(tzinfo=None)
+        expected_window = model.window(now_us)
+        start, end = window or expected_window[:2]
+        result = proof.lake.run(now, crash_after_insert=crash, window=window)
+        model.insert(start, end, visible)
+        rows = 0 if crash else model.merge_source_rows(start, end)
+        if not crash:
+            model.merge(start, end)
+        proof.snapshot(f"{label} at {now:%H:%M}", result.window, expected_window, result.merge_source_rows, rows)
+        return start, end
+
     for now_us in ls.run_instants():
         # Objects written before the run starts are there; later ones are not yet.
         while pending and pending[0].write_us <= now_us:
@@ -145,38 +164,21 @@ def _prove(name: str, root: Path) -> Proof:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(obj.content())
             visible.extend(obj.copies)
-        now = ls.utc(now_us).replace(tzinfo=None)
         hour = (now_us - ls.T0_US) // ls.HOUR_US
-        expected_window = proof.model.window(now_us)
         crash = hour == ls.CRASH_HOUR
-        result = proof.lake.run(now, crash_after_insert=crash)
-        proof.model.insert(*expected_window[:2], visible)
-        if not crash:
-            proof.model.merge(*expected_window[:2])
-        proof.snapshot(
-            f"run at {now:%H:%M}{' (crashed after INSERT)' if crash else ''}",
-            result.window,
-            expected_window,
-            result.merge_source_rows,
-        )
+        window = run("run (crashed after INSERT)" if crash else "run", now_us, crash=crash)
         if hour == ls.REPEAT_HOUR:
-            # The same window again, explicitly (a retry, or a rebuild over hours already done): nothing changes.
-            again = proof.lake.run(now, window=expected_window[:2])
-            proof.snapshot(
-                f"run at {now:%H:%M} repeated", again.window, proof.model.window(now_us), again.merge_source_rows
-            )
+            # The same window again, explicitly (a retry): nothing changes.
+            run("repeated run", now_us, window=window)
             # A rebuild of old hours (explicit window, as `ddb-lake rebuild` runs it): nothing changes either, and
             # the progress row does not move back.
-            old = (ls.hour_text(ls.at(0)), ls.hour_text(ls.at(ls.MAX_HOURS_PER_RUN - 1)))
-            rebuilt = proof.lake.run(now, window=old)
-            proof.model.insert(*old, visible)
-            proof.model.merge(*old)
-            proof.snapshot(
-                f"run at {now:%H:%M} repeated: rebuild of old hours",
-                rebuilt.window,
-                proof.model.window(now_us),
-                rebuilt.merge_source_rows,
-            )
+            run("rebuild of old hours", now_us, window=OLD_HOURS)
+    assert not pending, "every object is written before the last run"
+    # The object written beyond every late window is not in history yet (no scheduled run reads its partition);
+    # a rebuild of its hours brings it in.
+    very_late = [c.change.event_id for c in visible if c.arrival_hour == ls.hour_text(ls.at(ls.VERY_LATE_OBJECT_HOUR))]
+    proof.very_late_missing = not set(very_late) <= set(model.history)  # type: ignore[attr-defined]
+    run("rebuild after an object written beyond the late window", ls.run_instants()[-1], window=OLD_HOURS)
     assert not pending, "every object is written before the last run"
     proof.visible = visible  # type: ignore[attr-defined]
     return proof
@@ -209,9 +211,12 @@ def test_state_equals_the_rule_after_every_run(proof: Proof):
         assert s.progress == ([s.expected_progress] if s.expected_progress else []), s.label
 
 
-def test_merge_source_has_rows(proof: Proof):
-    # The uniqueness itself is asserted before every MERGE (DuckLakehouse.assert_merge_source_unique).
-    assert all(s.merge_source_rows > 0 for s in proof.snapshots if "crashed" not in s.label)
+def test_each_run_reads_only_its_window(proof: Proof):
+    """The MERGE's source is the window's history rows (one per key, plus the progress row: uniqueness itself is
+    asserted before every MERGE), and the INSERT reads only the window's raw partitions: an object written beyond
+    every late window reaches history only through a rebuild of its hours."""
+    assert [s.merge_source_rows for s in proof.snapshots] == [s.expected_merge_source_rows for s in proof.snapshots]
+    assert proof.very_late_missing  # type: ignore[attr-defined]
 
 
 def test_crash_between_insert_and_merge_is_repaired_by_the_next_run(proof: Proof):
@@ -222,7 +227,7 @@ def test_crash_between_insert_and_merge_is_repaired_by_the_next_run(proof: Proof
 
 
 def test_a_window_run_twice_or_rebuilt_changes_nothing(proof: Proof):
-    repeated = next(i for i, s in enumerate(proof.snapshots) if "repeated" in s.label)
+    repeated = next(i for i, s in enumerate(proof.snapshots) if s.label.startswith("repeated"))
     first, second, rebuilt = proof.snapshots[repeated - 1 : repeated + 2]
     assert (first.history, first.state, first.progress) == (second.history, second.state, second.progress)
     assert (first.history, first.state, first.progress) == (rebuilt.history, rebuilt.state, rebuilt.progress)
