@@ -382,11 +382,20 @@ class LakehouseSql:
         )
 
     # --- views ------------------------------------------------------------------------------------------------
+    def _view_columns(self) -> tuple[tuple[str, str], ...]:
+        """The views' columns: every column but the whole line, like the raw views (whose tables have no line
+        column); ``_line`` stays in the tables for undeclared attributes, and a query that does not need it does
+        not pay for reading it."""
+        return tuple((name, type_) for name, type_ in self.history_columns() if name != LINE)
+
+    def _view_list(self) -> str:
+        return ",\n  ".join(quote(name) for name, _ in self._view_columns())
+
     def history_view_sql(self) -> str:
         """Every distinct change, numbered per item in change order (as the raw history view numbers them)."""
         keys = ", ".join(quote(c.name) for c in self.keys)
         return (
-            f"SELECT\n  {self._column_list()},\n"
+            f"SELECT\n  {self._view_list()},\n"
             "  row_number() OVER (\n"
             f"    PARTITION BY {keys}\n"
             f'    ORDER BY "_approximate_creation_time", {self._sequence()} NULLS FIRST, "_event_id"\n'
@@ -396,16 +405,16 @@ class LakehouseSql:
 
     def history_view_columns(self) -> list[ViewColumn]:
         return [
-            *(IcebergViewColumn(name, type_) for name, type_ in self.history_columns()),
+            *(IcebergViewColumn(name, type_) for name, type_ in self._view_columns()),
             ViewColumn("_change_number", "bigint"),
         ]
 
     def current_view_sql(self) -> str:
         """The state's items that exist now: tombstones and the progress row left out."""
         return (
-            f"SELECT\n  {self._column_list()}\nFROM {self.state_table}\n"
+            f"SELECT\n  {self._view_list()}\nFROM {self.state_table}\n"
             'WHERE NOT "_is_deleted" AND "_event_id" IS NOT NULL'
         )
 
     def current_view_columns(self) -> list[ViewColumn]:
-        return [IcebergViewColumn(name, type_) for name, type_ in self.state_columns()]
+        return [IcebergViewColumn(name, type_) for name, type_ in self._view_columns()]
