@@ -13,6 +13,7 @@ the result also equals the rule applied once to every copy ever written, without
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -99,6 +100,8 @@ class Proof:
     lake: DuckLakehouse
     model: ls.Model
     snapshots: list[Snapshot] = field(default_factory=list)
+    visible: list[ls.Copy] = field(default_factory=list)  # every copy written, in the order written
+    very_late_missing: bool = False  # before the last rebuild, the very late object's changes were not in history
 
     def expected(self, copies: list[ls.Copy]) -> list[tuple[Any, ...]]:
         return _exact_rows([expected_row(self.sql, c, self.cfg) for c in copies])
@@ -141,7 +144,7 @@ def _prove(name: str, root: Path) -> Proof:
     scenario = ls.generate(cfg, spec, names)
     proof = Proof(cfg, sql, scenario, DuckLakehouse(sql, root), ls.Model(ls.LATE_WINDOW_HOURS, ls.MAX_HOURS_PER_RUN))
     pending = sorted(scenario.objects, key=lambda o: o.write_us)
-    visible: list[ls.Copy] = []
+    visible = proof.visible
     model = proof.model
 
     def run(label: str, now_us: int, window: tuple[str, str] | None = None, crash: bool = False) -> tuple[str, str]:
@@ -177,16 +180,17 @@ def _prove(name: str, root: Path) -> Proof:
     # The object written beyond every late window is not in history yet (no scheduled run reads its partition);
     # a rebuild of its hours brings it in.
     very_late = [c.change.event_id for c in visible if c.arrival_hour == ls.hour_text(ls.at(ls.VERY_LATE_OBJECT_HOUR))]
-    proof.very_late_missing = not set(very_late) <= set(model.history)  # type: ignore[attr-defined]
+    proof.very_late_missing = not set(very_late) <= set(model.history)
     run("rebuild after an object written beyond the late window", ls.run_instants()[-1], window=OLD_HOURS)
     assert not pending, "every object is written before the last run"
-    proof.visible = visible  # type: ignore[attr-defined]
     return proof
 
 
 @pytest.fixture(scope="module", params=list(CONFIGS))
-def proof(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Proof:
-    return _prove(request.param, tmp_path_factory.mktemp(f"lakehouse-{request.param}"))
+def proof(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proof]:
+    proof = _prove(request.param, tmp_path_factory.mktemp(f"lakehouse-{request.param}"))
+    yield proof
+    proof.lake.con.close()
 
 
 def test_every_window_is_the_last_merged_hour_minus_the_late_window(proof: Proof):
@@ -216,7 +220,7 @@ def test_each_run_reads_only_its_window(proof: Proof):
     asserted before every MERGE), and the INSERT reads only the window's raw partitions: an object written beyond
     every late window reaches history only through a rebuild of its hours."""
     assert [s.merge_source_rows for s in proof.snapshots] == [s.expected_merge_source_rows for s in proof.snapshots]
-    assert proof.very_late_missing  # type: ignore[attr-defined]
+    assert proof.very_late_missing
 
 
 def test_crash_between_insert_and_merge_is_repaired_by_the_next_run(proof: Proof):
@@ -236,7 +240,7 @@ def test_a_window_run_twice_or_rebuilt_changes_nothing(proof: Proof):
 
 def test_the_end_equals_the_rule_applied_once_to_every_copy(proof: Proof):
     """No windows at all: every copy ever written, the rule applied once."""
-    history, state = ls.rule_applied_once(proof.visible)  # type: ignore[attr-defined]
+    history, state = ls.rule_applied_once(proof.visible)
     last = proof.snapshots[-1]
     assert last.history == proof.expected(list(history.values()))
     assert last.state == proof.expected(list(state.values()))
@@ -245,7 +249,7 @@ def test_the_end_equals_the_rule_applied_once_to_every_copy(proof: Proof):
 
 
 def test_the_stream_has_every_hard_case(proof: Proof):
-    copies = proof.visible  # type: ignore[attr-defined]
+    copies = proof.visible
     history, state = ls.rule_applied_once(copies)
     changes = proof.scenario.changes
     assert any(c.ttl for c in changes) and any(c.event_name == "REMOVE" and not c.ttl for c in changes)
@@ -300,7 +304,7 @@ def test_tombstones_stay_in_state_and_the_current_view_leaves_them_out(proof: Pr
 def test_history_view_numbers_each_items_changes_in_order(proof: Proof):
     rows = proof.lake.view(proof.sql.history_view_sql())
     assert [c.name for c in proof.sql.history_view_columns()] == list(rows[0])
-    history, _ = ls.rule_applied_once(proof.visible)  # type: ignore[attr-defined]
+    history, _ = ls.rule_applied_once(proof.visible)
     per_item: dict[str, list[ls.Copy]] = {}
     for c in history.values():
         per_item.setdefault(ls.item_key(c.change), []).append(c)
