@@ -13,7 +13,7 @@ the result also equals the rule applied once to every copy ever written, without
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -31,7 +31,13 @@ from tests.integration import lakehouse_stream as ls
 from tests.integration.lakehouse_proof import DuckLakehouse, json_extract_scalar, to_duckdb
 from tests.integration.test_lake_queries import awkward
 
-CONFIGS = {"default": configs.default, "awkward": awkward}
+
+def _variant(name: str) -> Callable[[], dict[str, Any]]:
+    return lambda: configs.VARIANTS[name](configs.default())
+
+
+# The default configuration's table, one with a partition key only, and the awkward one.
+CONFIGS = {"default": configs.default, "no-sort-key": _variant("no-sort-key"), "awkward": awkward}
 OLD_HOURS = (ls.hour_text(ls.at(0)), ls.hour_text(ls.at(ls.MAX_HOURS_PER_RUN - 1)))
 
 
@@ -371,12 +377,18 @@ def test_both_tables_are_real_iceberg_tables_that_keep_every_digit_and_microseco
     assert len(partitions) == len({r[CHANGE_TIME].date() for r in proof.lake.rows(sql.names.iceberg_history_table)})
 
 
-@pytest.mark.parametrize("name", list(CONFIGS))
+ALL_CONFIGS = {**{name: _variant(name) for name in configs.VARIANTS}, "awkward": awkward}
+
+
+@pytest.mark.parametrize("name", list(ALL_CONFIGS))
 def test_create_statements_declare_the_columns_partitioning_location_and_format(name: str):
-    cfg = load(CONFIGS[name]())
-    spec = cfg.tables[0]
-    names, lake = naming.table(cfg, spec), naming.lake(cfg)
-    sql = LakehouseSql(spec=spec, names=names, lake=lake, late_window_hours=3, max_hours_per_run=24)
+    cfg = load(ALL_CONFIGS[name]())
+    for spec, names in naming.tables(cfg):
+        _check_create_statements(LakehouseSql(spec, names, naming.lake(cfg), 3, 24))
+
+
+def _check_create_statements(sql: LakehouseSql) -> None:
+    names, lake = sql.names, sql.lake
     for ddl, table, prefix, columns, partitioning in (
         (
             sql.create_history_sql(),
@@ -393,6 +405,7 @@ def test_create_statements_declare_the_columns_partitioning_location_and_format(
         assert f")\n{partitioning}LOCATION 's3://{lake.bucket}/{prefix}'\n" in ddl
         assert ddl.endswith("TBLPROPERTIES ('table_type'='ICEBERG', 'format'='parquet', 'write_compression'='zstd')")
     types = dict(sql.history_columns())
+    assert len(types) == len(sql.history_columns()), "two columns of one name"
     assert types["_change_time"] == "timestamp" and types["_sequence_number"] == "string"
     assert all(types[c.name] == c.type for c in sql.columns if c.type.startswith("decimal"))
 
