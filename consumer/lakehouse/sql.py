@@ -58,9 +58,10 @@ MAX_PARTITIONS_PER_INSERT = 100
 # the days of late and replayed changes: the limit keeps live data far below 100 days (docs/lakehouse.md).
 MAX_HOURS_PER_RUN = 24 * 30
 
-# The progress row of the state table: every key column '' (DynamoDB key attributes are never empty:
-# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html, "String":
-# "the minimum length of a string can be zero, if the attribute is not used as a key"), _event_id NULL,
+# The progress row of the state table: every key column '' (DynamoDB key values are never empty: "partition key and
+# sort key attributes of base tables continue to require non-empty values for all data types, including String and
+# Binary", https://aws.amazon.com/about-aws/whats-new/2020/05/amazon-dynamodb-now-supports-empty-values-for-non-key-
+# string-and-binary-attributes-in-dynamodb-tables/; a number key has digits), _event_id NULL,
 # _is_deleted true (so the current view never shows it) and _arrival_hour = the last arrival hour merged.
 PROGRESS_KEY = ""
 
