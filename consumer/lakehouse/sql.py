@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 
-from consumer.catalog import LINE_COLUMN
+from consumer.catalog import LINE_COLUMN, PROJECTION_YEARS
 from consumer.columns import PARTITION_COLUMNS, Column, key_columns, table_columns, trino_type
 from consumer.queries import DEFAULT_ORIGIN, SEQUENCE_WIDTH, ViewColumn, quote
 from shared.config import TableSpec
@@ -331,7 +332,7 @@ class LakehouseSql:
             elif name == "_is_deleted":
                 value = "true"
             elif name == ARRIVAL_HOUR:
-                value = "?"
+                value = '"hour"'
             else:
                 value = f"CAST(NULL AS {engine_type(type_)})"
             progress_values.append(f"{value} AS {quote(name)}")
@@ -344,9 +345,30 @@ class LakehouseSql:
             f"    WHERE {quote(ARRIVAL_HOUR)} BETWEEN ? AND ?)\n"
             '  WHERE "_state_rank" = 1\n'
             "  UNION ALL\n"
-            f"  SELECT\n    {(',' + chr(10) + '    ').join(progress_values)}"
+            f"  SELECT\n    {(',' + chr(10) + '    ').join(progress_values)}\n"
+            f"  FROM ({self._hours()})\n"
+            '  WHERE "hour" = ?'
         )
         return sql, (*WINDOW_VALUES, "window_end")
+
+    @staticmethod
+    def _hours() -> str:
+        """Every arrival hour the raw tables project (consumer.catalog.PROJECTION_YEARS), as 'YYYY-MM-DD-HH' text.
+
+        The progress row takes the window's end from it with ``WHERE "hour" = ?``: Athena accepts execution
+        parameters only in WHERE clauses ("Currently, ? parameters can be placed only in the WHERE clause. Syntax
+        like SELECT ? FROM table is not supported",
+        https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements.html). Two sequences (days,
+        hours), because Trino's sequence() returns at most 10,000 elements.
+        """
+        first, last = (int(y) for y in PROJECTION_YEARS.split(","))
+        days = (date(last + 1, 1, 1) - date(first, 1, 1)).days - 1
+        start = f"TIMESTAMP '{first:04d}-01-01 00:00:00'"
+        return (
+            f"SELECT date_format(date_add('hour', \"h\", date_add('day', \"d\", {start})), {_literal(HOUR_FORMAT)})"
+            ' AS "hour"\n'
+            f'    FROM UNNEST(sequence(0, {days})) AS "days"("d") CROSS JOIN UNNEST(sequence(0, 23)) AS "hours"("h")'
+        )
 
     def merge_state_sql(self) -> tuple[str, tuple[str, ...]]:
         source, parameters = self.merge_source_sql()

@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlglot
+from sqlglot import exp
 
-from consumer.lakehouse.sql import ARRIVAL_HOUR, CHANGE_TIME, LINE, LakehouseSql
+from consumer.lakehouse.sql import ARRIVAL_HOUR, CHANGE_TIME, LINE, WINDOW_VALUES, LakehouseSql
 from shared import config, naming
 from shared.config import AppConfig
 from tests import configs
 from tests.integration import lake_stream, lakehouse_iceberg
 from tests.integration import lakehouse_stream as ls
-from tests.integration.lakehouse_proof import DuckLakehouse, json_extract_scalar, to_duckdb
+from tests.integration.lakehouse_proof import DuckLakehouse, json_extract_scalar, statements, to_duckdb
 from tests.integration.test_lake_queries import awkward
 
 
@@ -417,3 +419,17 @@ def test_a_catch_up_must_advance():
     with pytest.raises(ValueError, match=r"max_hours_per_run=4 must be between late_window_hours \+ 2 \(5\)"):
         LakehouseSql(spec=spec, names=names, lake=lake, late_window_hours=3, max_hours_per_run=4)
     LakehouseSql(spec=spec, names=names, lake=lake, late_window_hours=3, max_hours_per_run=5)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_execution_parameters_stand_only_in_where_clauses(name: str):
+    """Athena: "Currently, ? parameters can be placed only in the WHERE clause"
+    (https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements.html)."""
+    cfg = load(CONFIGS[name]())
+    spec = cfg.tables[0]
+    sql = LakehouseSql(spec, naming.table(cfg, spec), naming.lake(cfg), 3, 24)
+    for step in statements(sql):
+        placeholders = list(sqlglot.parse_one(step.sql, read="athena").find_all(exp.Placeholder))
+        assert len(placeholders) == len(step.parameters), step.name
+        assert all(p.find_ancestor(exp.Where) is not None for p in placeholders), step.name
+        assert set(step.parameters) <= set(WINDOW_VALUES)
