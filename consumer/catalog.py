@@ -34,18 +34,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from aws_cdk import Stack
 from aws_cdk import aws_glue as glue
 from constructs import Construct
 
 from consumer.columns import METADATA_COLUMNS, PARTITION_COLUMNS, Column, table_columns
-from consumer.lakehouse.sql import LakehouseSql
 from consumer.queries import TableQueries
 from consumer.views import AthenaView
 from shared import naming
 from shared.config import TableSpec
 from shared.naming import LakeNames, TableNames
+
+if TYPE_CHECKING:  # sql.py reads this module's column and projection constants
+    from consumer.lakehouse.sql import LakehouseSql
 
 __all__ = [
     "JSON_SERDE",

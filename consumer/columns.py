@@ -38,9 +38,10 @@ METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_origin", "string"),
 )
 
-# Names the views and queries add next to the table's columns (consumer/queries.py): no item column may take
-# them, or a view would have two columns of one name.
-QUERY_COLUMNS = ("_change_number", "_copy", "_state_rank")
+# Names the views and queries add next to the table's columns (consumer/queries.py, and the lakehouse's
+# consumer/lakehouse/sql.py: change time, arrival hour, whole line): no item column may take them, or a view or an
+# Iceberg table would have two columns of one name.
+QUERY_COLUMNS = ("_change_number", "_copy", "_state_rank", "_change_time", "_arrival_hour", "_line")
 # Glue and Athena limit column names to 255 characters
 # (https://docs.aws.amazon.com/athena/latest/ug/tables-databases-columns-names.html).
 MAX_NAME_LENGTH = 255

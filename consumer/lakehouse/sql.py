@@ -1,6 +1,6 @@
 """All SQL of the lakehouse, in Athena's dialect (engine 3, Trino), in one place.
 
-INTERFACE CONTRACT (the constructs and the offline proof rely on these names; the bodies are being written):
+INTERFACE CONTRACT (the constructs and the offline proof rely on these names):
 
 - ``LakehouseSql(spec, names, lake, late_window_hours, max_hours_per_run)``
 - ``history_columns()`` / ``state_columns()``: ``(name, type)`` pairs of each Iceberg table, Athena DDL types
@@ -8,21 +8,102 @@ INTERFACE CONTRACT (the constructs and the offline proof rely on these names; th
 - ``history_partitioning`` / ``state_partitioning``: the Iceberg partition transforms, e.g. ``("day(_change_time)",)``.
 - ``create_history_sql()`` / ``create_state_sql()``: ``CREATE TABLE IF NOT EXISTS ... TBLPROPERTIES
   ('table_type'='ICEBERG', ...)`` statements, for whichever way the tables get created.
-- ``STEPS``: the maintenance statements in execution order, each ``Step(name, sql_method, parameters)``; every
-  ``?`` in a statement is bound, in order, from the named window values (``window_start``/``window_end``: arrival
-  hours as 'yyyy-MM-dd-HH' text) that the ``window`` step's single result row returns.
+- ``steps()``: the maintenance statements in execution order, each ``Step(name, sql, parameters)``; every ``?`` in
+  a statement is bound, in order, from the named window values (``window_start``/``window_end``: arrival hours as
+  'yyyy-MM-dd-HH' text, both inclusive) that the ``window`` step's single result row returns.
 - ``history_view_sql()`` / ``current_view_sql()`` (+ ``..._view_columns()``): the user-facing
   ``<table>_history`` / ``<table>_current`` views over the Iceberg tables.
+
+How a run works (docs/lakehouse.md, "Maintenance SQL", says it for users):
+
+1. ``window``: the arrival hours to read. Start = the last hour a run has merged (the progress row of the state
+   table, below) minus the late window, or now minus the late window on the first run; end = start +
+   ``max_hours_per_run`` - 1, at most the current hour; ``caught_up`` tells whether the end is the current hour.
+2. ``insert_history``: the distinct changes of those raw partitions (``<table>_lines``), read with exact types,
+   anti-joined on ``_event_id``: re-running a window, or running it again after a crash, inserts nothing twice.
+3. ``merge_state``: the history rows of the window's arrival hours, one per key (the ordering rule), applied to
+   the state only when newer by the full rule than the row already there; deletes stay as tombstones. The same
+   MERGE moves the progress row to the window's end, so a run that failed before it is repeated, whole.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import date
 
+from consumer.catalog import LINE_COLUMN, PROJECTION_YEARS
+from consumer.columns import PARTITION_COLUMNS, Column, key_columns, table_columns, trino_type
+from consumer.queries import DEFAULT_ORIGIN, SEQUENCE_WIDTH, ViewColumn, quote
 from shared.config import TableSpec
 from shared.naming import LakeNames, TableNames
 
 WINDOW_VALUES = ("window_start", "window_end")
+# What the window step returns, in order (window values, then whether the window reaches the current hour).
+WINDOW_COLUMNS = (*WINDOW_VALUES, "caught_up")
+# Arrival hours as text, the way they compare: 'YYYY-MM-DD-HH' (Trino date_format/date_parse specifiers,
+# https://trino.io/docs/current/functions/datetime.html#mysql-date-functions).
+HOUR_FORMAT = "%Y-%m-%d-%H"
+# The one place a maintenance statement reads the clock (the offline proof substitutes a fixed instant for it).
+# Athena's current_timestamp is the query's start time, with time zone; AT TIME ZONE 'UTC' makes its hour UTC.
+NOW_SQL = "current_timestamp AT TIME ZONE 'UTC'"
+
+# Columns the lakehouse adds to the raw table's columns (consumer.columns.QUERY_COLUMNS reserves the names):
+CHANGE_TIME = "_change_time"  # _approximate_creation_time as timestamp(6): Iceberg timestamps hold microseconds
+ARRIVAL_HOUR = "_arrival_hour"  # the raw partition the change was read from, 'YYYY-MM-DD-HH'
+LINE = "_line"  # the transform's whole line (new image included): no undeclared attribute is lost
+# Athena writes at most 100 partitions per INSERT INTO (https://docs.aws.amazon.com/athena/latest/ug/
+# ctas-insert-into.html); history is partitioned by change day, so one run may write at most that many days.
+MAX_PARTITIONS_PER_INSERT = 100
+# A run of max_hours_per_run arrival hours writes live changes of at most ceil(hours / 24) + 1 change days, plus
+# the days of late and replayed changes: the limit keeps live data far below 100 days (docs/lakehouse.md).
+MAX_HOURS_PER_RUN = 24 * 30
+
+# The progress row of the state table: every key column '' (DynamoDB key values are never empty: "partition key and
+# sort key attributes of base tables continue to require non-empty values for all data types, including String and
+# Binary", https://aws.amazon.com/about-aws/whats-new/2020/05/amazon-dynamodb-now-supports-empty-values-for-non-key-
+# string-and-binary-attributes-in-dynamodb-tables/; a number key has digits), _event_id NULL,
+# _is_deleted true (so the current view never shows it) and _arrival_hour = the last arrival hour merged.
+PROGRESS_KEY = ""
+
+_ATHENA_ICEBERG_TYPES = {
+    # Athena's Iceberg tables have no tinyint/smallint/char/varchar(n)
+    # (https://docs.aws.amazon.com/athena/latest/ug/querying-iceberg-supported-data-types.html): widen.
+    "tinyint": "int",
+    "smallint": "int",
+    "integer": "int",
+}
+
+
+def iceberg_type(hive_type: str) -> str:
+    """The Athena DDL type of an Iceberg column holding a raw column of ``hive_type``."""
+    text = re.sub(r"\s+", "", hive_type.lower())
+    text = re.sub(r"varchar\(\d+\)", "string", text)
+    return re.sub(r"\b(tinyint|smallint|integer)\b", lambda m: _ATHENA_ICEBERG_TYPES[m.group(1)], text)
+
+
+def engine_type(iceberg: str) -> str:
+    """The Trino type of an Iceberg column as Athena engine 3 reads it: timestamps have microseconds
+    (https://docs.aws.amazon.com/athena/latest/ug/querying-iceberg-supported-data-types.html)."""
+    return trino_type(iceberg).replace("timestamp(3)", "timestamp(6)")
+
+
+class IcebergViewColumn(ViewColumn):
+    """A view column over an Iceberg table: Glue type as declared, view type as the engine reads Iceberg."""
+
+    @property
+    def trino_type(self) -> str:
+        return engine_type(self.hive_type)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def json_path(json_key: str) -> str:
+    """The bracket JSON path of one top-level key (dots and non-ASCII stay part of the key: Trino's
+    JsonPathTokenizer reads quoted subscripts; docs/lake-queries.md, "Attributes nobody declared")."""
+    return '$["' + json_key.replace("\\", "\\\\").replace('"', '\\"') + '"]'
 
 
 @dataclass(frozen=True)
@@ -44,25 +125,319 @@ class LakehouseSql:
 
     history_partitioning: tuple[str, ...] = ("day(_change_time)",)
     state_partitioning: tuple[str, ...] = ()
+    columns: tuple[Column, ...] = field(init=False, repr=False)
+    keys: tuple[Column, ...] = field(init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.late_window_hours < 0:
+            raise ValueError(f"late_window_hours={self.late_window_hours} must be 0 or more")
+        # Each run starts late_window_hours before the last hour merged, so it advances by
+        # max_hours_per_run - 1 - late_window_hours: a catch-up needs that to be at least one hour.
+        low = self.late_window_hours + 2
+        if not low <= self.max_hours_per_run <= MAX_HOURS_PER_RUN:
+            raise ValueError(
+                f"max_hours_per_run={self.max_hours_per_run} must be between late_window_hours + 2 ({low}) and "
+                f"{MAX_HOURS_PER_RUN}"
+            )
+        object.__setattr__(self, "columns", table_columns(self.spec))
+        object.__setattr__(self, "keys", key_columns(self.spec))
+
+    # --- tables -----------------------------------------------------------------------------------------------
     def history_columns(self) -> tuple[tuple[str, str], ...]:
-        raise NotImplementedError
+        return (
+            *((c.name, iceberg_type(c.type)) for c in self.columns),
+            (CHANGE_TIME, "timestamp"),
+            (ARRIVAL_HOUR, "string"),
+            (LINE, "string"),
+        )
 
     def state_columns(self) -> tuple[tuple[str, str], ...]:
-        raise NotImplementedError
+        # The state holds one whole history row per key (the winner by the rule), plus the progress row.
+        return self.history_columns()
+
+    def _table(self, name: str) -> str:
+        return f"{quote(self.lake.database)}.{quote(name)}"
+
+    @property
+    def history_table(self) -> str:
+        return self._table(self.names.iceberg_history_table)
+
+    @property
+    def state_table(self) -> str:
+        return self._table(self.names.iceberg_state_table)
+
+    def _create(
+        self, table: str, prefix: str, columns: tuple[tuple[str, str], ...], partitioning: tuple[str, ...]
+    ) -> str:
+        # Athena DDL quotes identifiers with backticks; names starting with '_' need them
+        # (https://docs.aws.amazon.com/athena/latest/ug/tables-databases-columns-names.html).
+        # Syntax and properties: https://docs.aws.amazon.com/athena/latest/ug/querying-iceberg-creating-tables.html
+        # ('format' parquet, 'write_compression' zstd; Athena creates Iceberg v2 tables).
+        body = ",\n".join(f"  `{name}` {type_}" for name, type_ in columns)
+        partitioned = f"PARTITIONED BY ({', '.join(partitioning)})\n" if partitioning else ""
+        return (
+            f"CREATE TABLE IF NOT EXISTS `{self.lake.database}`.`{table}` (\n{body}\n)\n"
+            f"{partitioned}"
+            f"LOCATION 's3://{self.lake.bucket}/{prefix}'\n"
+            "TBLPROPERTIES ('table_type'='ICEBERG', 'format'='parquet', 'write_compression'='zstd')"
+        )
 
     def create_history_sql(self) -> str:
-        raise NotImplementedError
+        return self._create(
+            self.names.iceberg_history_table,
+            self.names.iceberg_history_prefix,
+            self.history_columns(),
+            self.history_partitioning,
+        )
 
     def create_state_sql(self) -> str:
-        raise NotImplementedError
+        return self._create(
+            self.names.iceberg_state_table,
+            self.names.iceberg_state_prefix,
+            self.state_columns(),
+            self.state_partitioning,
+        )
+
+    # --- pieces -----------------------------------------------------------------------------------------------
+    def _column_list(self, prefix: str = "", indent: str = "  ") -> str:
+        return f",\n{indent}".join(f"{prefix}{quote(name)}" for name, _ in self.history_columns())
+
+    def _extract(self, column: Column) -> str:
+        """One raw column read from the line text, exactly.
+
+        ``json_extract_scalar`` returns the value's own text (Trino's JsonExtract.ScalarValueJsonExtractor returns
+        ``jsonParser.getText()``; a JSON null, object or array gives NULL; a line that is not JSON gives NULL) and
+        matches the key exactly, case included. A number's digits therefore reach ``decimal(p,s)`` through no
+        double; a value that does not fit its type reads NULL (``try_cast``), as the raw table's
+        ``use.null.for.invalid.data`` does.
+        """
+        path = _literal(json_path(column.json_key))
+        target = engine_type(iceberg_type(column.type))
+        if re.match(r"(array|map|row)\(", target):
+            return f"try_cast(json_extract({quote(LINE_COLUMN)}, {path}) AS {target})"
+        text = f"json_extract_scalar({quote(LINE_COLUMN)}, {path})"
+        return text if target == "varchar" else f"try_cast({text} AS {target})"
+
+    @staticmethod
+    def _change_time(text: str) -> str:
+        # '2026-11-21T03:00:00.123456Z' (fixed width, the transform contract) -> timestamp(6), no time-zone or
+        # millisecond function in between (from_iso8601_timestamp would keep milliseconds only).
+        return f"try_cast(concat(substr({text}, 1, 10), ' ', substr({text}, 12, 15)) AS timestamp(6))"
+
+    def _arrival(self) -> str:
+        return "concat(" + ", '-', ".join(quote(p) for p in PARTITION_COLUMNS) + ")"
+
+    def _partition_filter(self) -> tuple[str, tuple[str, ...]]:
+        """The raw partitions of the window, with the bounds as literals (execution parameters).
+
+        The year is compared on its own column so Athena's partition projection gets a range per column to
+        enumerate (https://docs.aws.amazon.com/athena/latest/ug/partition-projection.html: pruning applies to
+        projected tables too); the exact hour range is the concatenated text, which compares like time because
+        every part is zero-padded (month, day, hour have two digits: naming.DATE_PARTITIONS).
+        """
+        year = quote(PARTITION_COLUMNS[0])
+        sql = f"{year} BETWEEN substr(?, 1, 4) AND substr(?, 1, 4)\n    AND {self._arrival()} BETWEEN ? AND ?"
+        return sql, (*WINDOW_VALUES, *WINDOW_VALUES)
+
+    @staticmethod
+    def _sequence(alias: str = "") -> str:
+        return f"lpad({alias}\"_sequence_number\", {SEQUENCE_WIDTH}, '0')"
+
+    def order_key(self, alias: str = "") -> str:
+        """The ordering rule as one text that compares like the rule (higher = newer): origin (live '1' beats
+        backfill '0'; a missing origin is live), the change time (fixed-width text with microseconds), the sequence
+        number padded to 129 digits (a missing one lowest: 129 spaces sort below any digit), then ``_event_id``.
+        Every part before the last has a fixed width, so text comparison is the rule's lexicographic order."""
+        a = alias
+        origin = f"CASE coalesce({a}\"_origin\", '{DEFAULT_ORIGIN}') WHEN '{DEFAULT_ORIGIN}' THEN '1' ELSE '0' END"
+        missing = f"lpad('', {SEQUENCE_WIDTH}, ' ')"
+        return (
+            f'concat({origin}, {a}"_approximate_creation_time", '
+            f'coalesce({self._sequence(a)}, {missing}), {a}"_event_id")'
+        )
+
+    def _key_match(self, left: str, right: str) -> str:
+        return " AND ".join(f"{left}{quote(c.name)} = {right}{quote(c.name)}" for c in self.keys)
+
+    # --- steps ------------------------------------------------------------------------------------------------
+    def window_sql(self) -> str:
+        progress = " AND ".join(f"{quote(c.name)} = {_literal(PROGRESS_KEY)}" for c in self.keys)
+        last = self.max_hours_per_run - 1
+        fmt = _literal(HOUR_FORMAT)
+        return (
+            f"-- The arrival hours the next run of {self.names.key} reads: from the last hour merged (the state's\n"
+            f"-- progress row) minus the late window ({self.late_window_hours} h), or from now minus the late window\n"
+            f"-- on the first run; at most {self.max_hours_per_run} hours, never past the current hour (UTC).\n"
+            'SELECT\n  date_format("start_hour", ' + fmt + ') AS "window_start",\n'
+            f'  date_format(least("start_hour" + INTERVAL \'{last}\' HOUR, "now_hour"), {fmt}) AS "window_end",\n'
+            f"  CASE WHEN \"start_hour\" + INTERVAL '{last}' HOUR >= \"now_hour\" THEN 'true' ELSE 'false' END"
+            ' AS "caught_up"\n'
+            "FROM (\n"
+            f"  SELECT\n    coalesce(date_parse((\n"
+            f'      SELECT max("{ARRIVAL_HOUR}") FROM {self.state_table}\n'
+            f'      WHERE {progress} AND "_event_id" IS NULL), {fmt}), "now_hour")\n'
+            f"      - INTERVAL '{self.late_window_hours}' HOUR AS \"start_hour\",\n"
+            '    "now_hour"\n'
+            f'  FROM (SELECT date_parse(date_format({NOW_SQL}, {fmt}), {fmt}) AS "now_hour")\n'
+            ")"
+        )
+
+    def insert_history_sql(self) -> tuple[str, tuple[str, ...]]:
+        partitions, parameters = self._partition_filter()
+        extractions = ",\n      ".join(f"{self._extract(c)} AS {quote(c.name)}" for c in self.columns)
+        time_text = f"json_extract_scalar({quote(LINE_COLUMN)}, {_literal(json_path('_approximate_creation_time'))})"
+        sql = (
+            f"-- New distinct changes of {self.names.key} from the window's raw partitions (arrival hours,\n"
+            "-- inclusive), read from the line text with exact types. One copy per _event_id: the one the raw views\n"
+            "-- keep (lowest sequence number, a copy without one last, then shard, arrival hour, line); a change\n"
+            "-- already in history is skipped, so a window run twice, or again after a crash, inserts nothing twice.\n"
+            f"INSERT INTO {self.history_table} (\n  {self._column_list()}\n)\n"
+            'WITH "lines" AS (\n'
+            f"  SELECT\n      {extractions},\n"
+            f"      {self._change_time(time_text)} AS {quote(CHANGE_TIME)},\n"
+            f"      {self._arrival()} AS {quote(ARRIVAL_HOUR)},\n"
+            f"      {quote(LINE_COLUMN)} AS {quote(LINE)}\n"
+            f"  FROM {self._table(self.names.lines_table)}\n"
+            f"  WHERE {partitions}\n"
+            "),\n"
+            '"copies" AS (\n'
+            "  SELECT\n    *,\n"
+            "    row_number() OVER (\n"
+            '      PARTITION BY "_event_id"\n'
+            f'      ORDER BY {self._sequence()} NULLS LAST, "_shard_id" NULLS LAST,\n'
+            f"        {quote(ARRIVAL_HOUR)}, {quote(LINE)}\n"
+            '    ) AS "_copy"\n'
+            '  FROM "lines"\n'
+            f'  WHERE "_event_id" IS NOT NULL AND {quote(CHANGE_TIME)} IS NOT NULL\n'
+            ")\n"
+            f"SELECT\n  {self._column_list('c.')}\n"
+            'FROM "copies" AS c\n'
+            'WHERE c."_copy" = 1\n'
+            "  AND NOT EXISTS (\n"
+            # Equal change times too: copies of one change carry one time, and the equality lets the engine prune
+            # history by its day partitions and file statistics instead of reading every _event_id ever written.
+            f"    SELECT 1 FROM {self.history_table} AS h\n"
+            f'    WHERE h."_event_id" = c."_event_id" AND h.{quote(CHANGE_TIME)} = c.{quote(CHANGE_TIME)})'
+        )
+        return sql, parameters
+
+    def merge_source_sql(self) -> tuple[str, tuple[str, ...]]:
+        """The MERGE's source: one row per key (Athena fails a MERGE when a target row matches several source rows:
+        https://docs.aws.amazon.com/athena/latest/ug/merge-into-statement.html), plus the progress row."""
+        keys = ", ".join(quote(c.name) for c in self.keys)
+        progress_values = []
+        for name, type_ in self.history_columns():
+            if name in {c.name for c in self.keys}:
+                value = _literal(PROGRESS_KEY)
+            elif name == "_is_deleted":
+                value = "true"
+            elif name == ARRIVAL_HOUR:
+                value = '"hour"'
+            else:
+                value = f"CAST(NULL AS {engine_type(type_)})"
+            progress_values.append(f"{value} AS {quote(name)}")
+        sql = (
+            f"SELECT\n    {self._column_list(indent='    ')}\n"
+            "  FROM (\n"
+            "    SELECT\n      *,\n"
+            f'      row_number() OVER (PARTITION BY {keys} ORDER BY {self.order_key()} DESC) AS "_state_rank"\n'
+            f"    FROM {self.history_table}\n"
+            f"    WHERE {quote(ARRIVAL_HOUR)} BETWEEN ? AND ?)\n"
+            '  WHERE "_state_rank" = 1\n'
+            "  UNION ALL\n"
+            f"  SELECT\n    {(',' + chr(10) + '    ').join(progress_values)}\n"
+            f"  FROM ({self._hours()})\n"
+            '  WHERE "hour" = ?'
+        )
+        return sql, (*WINDOW_VALUES, "window_end")
+
+    @staticmethod
+    def _hours() -> str:
+        """Every arrival hour the raw tables project (consumer.catalog.PROJECTION_YEARS), as 'YYYY-MM-DD-HH' text.
+
+        The progress row takes the window's end from it with ``WHERE "hour" = ?``: Athena accepts execution
+        parameters only in WHERE clauses ("Currently, ? parameters can be placed only in the WHERE clause. Syntax
+        like SELECT ? FROM table is not supported",
+        https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements.html). Two sequences (days,
+        hours), because Trino's sequence() returns at most 10,000 elements.
+        """
+        first, last = (int(y) for y in PROJECTION_YEARS.split(","))
+        days = (date(last + 1, 1, 1) - date(first, 1, 1)).days - 1
+        start = f"TIMESTAMP '{first:04d}-01-01 00:00:00'"
+        return (
+            f"SELECT date_format(date_add('hour', \"h\", date_add('day', \"d\", {start})), {_literal(HOUR_FORMAT)})"
+            ' AS "hour"\n'
+            f'    FROM UNNEST(sequence(0, {days})) AS "days"("d") CROSS JOIN UNNEST(sequence(0, 23)) AS "hours"("h")'
+        )
+
+    def merge_state_sql(self) -> tuple[str, tuple[str, ...]]:
+        source, parameters = self.merge_source_sql()
+        names = [name for name, _ in self.history_columns()]
+        updates = ",\n    ".join(f"{quote(n)} = s.{quote(n)}" for n in names)
+        inserts = ", ".join(quote(n) for n in names)
+        values = ", ".join(f"s.{quote(n)}" for n in names)
+        sql = (
+            f"-- The window's history rows of {self.names.key}, one per key by the ordering rule, applied to the\n"
+            "-- state only when newer by the same rule than the row already there (origin, change time, sequence\n"
+            "-- number, _event_id), whatever window each arrived in; deletes stay as tombstones (_is_deleted = true)\n"
+            "-- so an older change arriving late never brings an item back. The progress row moves to the window's\n"
+            "-- end.\n"
+            f"MERGE INTO {self.state_table} AS t\n"
+            f"USING (\n  {source}\n) AS s\n"
+            f"ON ({self._key_match('t.', 's.')})\n"
+            'WHEN MATCHED AND s."_event_id" IS NULL THEN UPDATE SET\n'
+            f"    {quote(ARRIVAL_HOUR)} = greatest(t.{quote(ARRIVAL_HOUR)}, s.{quote(ARRIVAL_HOUR)})\n"
+            f'WHEN MATCHED AND s."_event_id" IS NOT NULL AND {self.order_key("s.")} > {self.order_key("t.")}'
+            " THEN UPDATE SET\n"
+            f"    {updates}\n"
+            f"WHEN NOT MATCHED THEN INSERT ({inserts})\n  VALUES ({values})"
+        )
+        return sql, parameters
 
     def steps(self) -> tuple[Step, ...]:
-        """window (no parameters, one row of WINDOW_VALUES), insert_history, merge_state, in order."""
-        raise NotImplementedError
+        """window (no parameters, one row of WINDOW_COLUMNS), insert_history, merge_state, in order."""
+        insert, insert_parameters = self.insert_history_sql()
+        merge, merge_parameters = self.merge_state_sql()
+        return (
+            Step("window", self.window_sql()),
+            Step("insert_history", insert, insert_parameters),
+            Step("merge_state", merge, merge_parameters),
+        )
+
+    # --- views ------------------------------------------------------------------------------------------------
+    def _view_columns(self) -> tuple[tuple[str, str], ...]:
+        """The views' columns: every column but the whole line, like the raw views (whose tables have no line
+        column); ``_line`` stays in the tables for undeclared attributes, and a query that does not need it does
+        not pay for reading it."""
+        return tuple((name, type_) for name, type_ in self.history_columns() if name != LINE)
+
+    def _view_list(self) -> str:
+        return ",\n  ".join(quote(name) for name, _ in self._view_columns())
 
     def history_view_sql(self) -> str:
-        raise NotImplementedError
+        """Every distinct change, numbered per item in change order (as the raw history view numbers them)."""
+        keys = ", ".join(quote(c.name) for c in self.keys)
+        return (
+            f"SELECT\n  {self._view_list()},\n"
+            "  row_number() OVER (\n"
+            f"    PARTITION BY {keys}\n"
+            f'    ORDER BY "_approximate_creation_time", {self._sequence()} NULLS FIRST, "_event_id"\n'
+            '  ) AS "_change_number"\n'
+            f"FROM {self.history_table}"
+        )
+
+    def history_view_columns(self) -> list[ViewColumn]:
+        return [
+            *(IcebergViewColumn(name, type_) for name, type_ in self._view_columns()),
+            ViewColumn("_change_number", "bigint"),
+        ]
 
     def current_view_sql(self) -> str:
-        raise NotImplementedError
+        """The state's items that exist now: tombstones and the progress row left out."""
+        return (
+            f"SELECT\n  {self._view_list()}\nFROM {self.state_table}\n"
+            'WHERE NOT "_is_deleted" AND "_event_id" IS NOT NULL'
+        )
+
+    def current_view_columns(self) -> list[ViewColumn]:
+        return [IcebergViewColumn(name, type_) for name, type_ in self._view_columns()]

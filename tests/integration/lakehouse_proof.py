@@ -1,0 +1,192 @@
+"""The lakehouse maintenance, run on DuckDB: the raw log as Firehose writes it, native tables standing in for the
+Iceberg history and state tables (created from the statements' own column lists), and the maintenance statements
+translated mechanically from Athena's dialect with sqlglot.
+
+Where DuckDB differs from Athena, the harness makes it as strict as Athena, never looser:
+
+* ``json_extract_scalar`` (Athena/Trino returns the value's own text: ``JsonExtract.ScalarValueJsonExtractor``
+  returns ``jsonParser.getText()``; a JSON null, object or array gives NULL, text that is not JSON gives NULL,
+  keys match exactly) becomes a DuckDB function with exactly that behaviour, because DuckDB's ``->>`` renders a
+  number through a double (``12345678901234567890123456789012345678.5`` comes back as ``1.2345678901234568e37``);
+* a MERGE whose source holds several rows for one target row is an error in Athena
+  (https://docs.aws.amazon.com/athena/latest/ug/merge-into-statement.html) and not in DuckDB: the harness runs the
+  MERGE's source first and fails if a key repeats;
+* "now" is the run's instant: the window statement's one clock expression (``sql.NOW_SQL``) is replaced by it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import sqlglot
+from duckdb.sqltypes import VARCHAR
+from sqlglot import exp
+
+from consumer.catalog import LINE_COLUMN, LINE_FIELD_DELIMITER
+from consumer.columns import PARTITION_COLUMNS
+from consumer.lakehouse import sql as lakehouse_sql
+from consumer.lakehouse.sql import LakehouseSql, Step
+from tests.integration.duck import duckdb_type
+
+JSON_SCALAR = "lakehouse_json_extract_scalar"
+
+
+def statements(sql: LakehouseSql) -> tuple[Step, ...]:
+    """Where the proof takes the maintenance statements from (one place to switch to the synthesized template)."""
+    return sql.steps()
+
+
+@functools.lru_cache(maxsize=8192)
+def _parsed(line: str) -> dict[str, Any] | None:
+    try:
+        # Numbers keep their text (parse_int/parse_float get the literal), as Jackson's getText() returns it.
+        value = json.loads(line, parse_int=str, parse_float=str, parse_constant=str)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def json_extract_scalar(line: str | None, key: str) -> str | None:
+    """Trino's json_extract_scalar on a top-level key (the path ``$["<key>"]``, parsed by sqlglot): the scalar's
+    text, NULL for null/object/array/absent."""
+    obj = None if line is None else _parsed(line)
+    if obj is None:
+        return None
+    value = obj.get(key)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return None
+
+
+def to_duckdb(sql: str) -> str:
+    """Athena SQL -> DuckDB SQL with sqlglot; json_extract_scalar keeps Trino's exact text (module docstring)."""
+    tree = sqlglot.parse_one(sql, read="athena")
+
+    def exact(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.JSONExtractScalar):
+            path = node.expression
+            assert isinstance(path, exp.JSONPath), path
+            root, key = path.expressions
+            assert isinstance(root, exp.JSONPathRoot) and isinstance(key, exp.JSONPathKey), path
+            return exp.Anonymous(this=JSON_SCALAR, expressions=[node.this, exp.Literal.string(key.this)])
+        if isinstance(node, exp.JSONExtract):
+            raise AssertionError("the proof's tables declare no array/map/struct columns")
+        return node
+
+    return tree.transform(exact).sql("duckdb")
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@dataclass
+class RunResult:
+    window: tuple[str, str, str]
+    merge_source_rows: int
+
+
+class DuckLakehouse:
+    """One table's raw log (files under ``root``), its history and state tables, and its maintenance statements."""
+
+    def __init__(self, sql: LakehouseSql, root: Path) -> None:
+        self.sql = sql
+        self.root = root
+        self.steps = {s.name: s for s in statements(sql)}
+        assert list(self.steps) == ["window", "insert_history", "merge_state"]
+        self.con = duckdb.connect()
+        self.con.create_function(JSON_SCALAR, json_extract_scalar, [VARCHAR, VARCHAR], VARCHAR, null_handling="special")
+        database = _quote(sql.lake.database)
+        self.con.execute(f"CREATE SCHEMA {database}")
+        for table, columns in (
+            (sql.names.iceberg_history_table, sql.history_columns()),
+            (sql.names.iceberg_state_table, sql.state_columns()),
+        ):
+            body = ", ".join(f"{_quote(name)} {duckdb_type(type_)}" for name, type_ in columns)
+            self.con.execute(f"CREATE TABLE {database}.{_quote(table)} ({body})")
+        self.lines_registered = False
+
+    def _register_lines(self) -> None:
+        """``<table>_lines`` (DuckDB checks the files when the view is created: after the first object exists)."""
+        if self.lines_registered:
+            return
+        self.lines_registered = True
+        sql, root, database = self.sql, self.root, _quote(self.sql.lake.database)
+        # <table>_lines: every line whole, partition columns from the Hive-style path (as the Glue table projects
+        # them from naming.data_prefix; tests/integration/duck.py reads the synthesized table the same way).
+        glob = str(root / re.sub(r"!\{timestamp:[^}]*\}", "*", sql.names.data_prefix) / "*")
+        hive_types = "{" + ", ".join(f"'{p}': 'VARCHAR'" for p in PARTITION_COLUMNS) + "}"
+        self.con.execute(
+            f"CREATE VIEW {database}.{_quote(sql.names.lines_table)} AS "
+            f"SELECT column0 AS {_quote(LINE_COLUMN)}, {', '.join(_quote(p) for p in PARTITION_COLUMNS)} "
+            f"FROM read_csv('{glob}', columns = {{'column0': 'VARCHAR'}}, delim = '{LINE_FIELD_DELIMITER}', "
+            "quote = '', escape = '', header = false, auto_detect = false, "
+            f"hive_partitioning = true, hive_types = {hive_types})"
+        )
+
+    def execute(self, step: Step, values: dict[str, str], now: datetime | None = None) -> duckdb.DuckDBPyConnection:
+        text = step.sql
+        if now is not None:
+            assert text.count(lakehouse_sql.NOW_SQL) == 1, "the window statement reads the clock once"
+            text = text.replace(lakehouse_sql.NOW_SQL, f"TIMESTAMP '{now.strftime('%Y-%m-%d %H:%M:%S')}'")
+        assert text.count("?") == len(step.parameters), step.name
+        return self.con.execute(to_duckdb(text), [values[p] for p in step.parameters])
+
+    def window(self, now: datetime) -> tuple[str, str, str]:
+        cursor = self.execute(self.steps["window"], {}, now)
+        assert [d[0] for d in cursor.description] == list(lakehouse_sql.WINDOW_COLUMNS)
+        (row,) = cursor.fetchall()
+        return row
+
+    def assert_merge_source_unique(self, values: dict[str, str]) -> int:
+        """Athena's MERGE rule, checked before DuckDB runs it: at most one source row per target key."""
+        source, parameters = self.sql.merge_source_sql()
+        keys = ", ".join(_quote(c.name) for c in self.sql.keys)
+        text = f"SELECT {keys}, count(*) AS n FROM ({source}) GROUP BY {keys} HAVING count(*) > 1"
+        duplicates = self.con.execute(to_duckdb(text), [values[p] for p in parameters]).fetchall()
+        assert not duplicates, f"several MERGE source rows for one target row: {duplicates}"
+        return self.con.execute(
+            to_duckdb(f"SELECT count(*) FROM ({source})"), [values[p] for p in parameters]
+        ).fetchone()[0]
+
+    def run(
+        self, now: datetime, *, crash_after_insert: bool = False, window: tuple[str, str] | None = None
+    ) -> RunResult:
+        """One maintenance execution: the window (or an explicit one, as a rebuild passes), INSERT, MERGE."""
+        self._register_lines()
+        computed = self.window(now)
+        start, end = window or computed[:2]
+        values = {"window_start": start, "window_end": end}
+        self.execute(self.steps["insert_history"], values)
+        if crash_after_insert:
+            return RunResult(computed, 0)
+        rows = self.assert_merge_source_unique(values)
+        self.execute(self.steps["merge_state"], values)
+        return RunResult(computed, rows)
+
+    def rows(self, table: str, where: str = "") -> list[dict[str, Any]]:
+        cursor = self.con.execute(f"SELECT * FROM {_quote(self.sql.lake.database)}.{_quote(table)} {where}")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+    def view(self, view_sql: str) -> list[dict[str, Any]]:
+        cursor = self.con.execute(to_duckdb(view_sql))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+    def column_types(self, table: str) -> Sequence[tuple[str, str]]:
+        return self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [self.sql.lake.database, table],
+        ).fetchall()
