@@ -485,11 +485,13 @@ class BackupConfig(_Model):
 
 # Athena writes at most 100 partitions per INSERT ("Use CTAS and INSERT INTO to work around the 100 partition
 # limit": https://docs.aws.amazon.com/athena/latest/ug/ctas-insert-into.html). The history table is partitioned by
-# day of change time, so one run's window must span fewer change days than that (see _lakehouse_checks).
+# day of change time: a run of at most 30 days of arrival hours (plus a late window of at most 7 days) writes live
+# changes of at most ceil((720 + 168) / 24) + 2 = 39 change days (one more for a window not starting at midnight,
+# one for changes arriving the day after they happened), far below 100, leaving room for the days of replayed and
+# backfilled changes (docs/lakehouse.md, "Limits").
 ATHENA_MAX_PARTITIONS_PER_INSERT = 100
-# Day partitions one run's changes can span beyond its arrival hours: one for a window that does not start at
-# midnight, one for changes that arrive the day after they happened (buffers, replication lag, clock skew).
-_LAKEHOUSE_EDGE_DAYS = 2
+LAKEHOUSE_MAX_HOURS_PER_RUN = 24 * 30
+LAKEHOUSE_MAX_LATE_WINDOW_HOURS = 24 * 7
 
 
 class LakehouseConfig(_Model):
@@ -500,14 +502,17 @@ class LakehouseConfig(_Model):
     )
     schedule_minutes: StrictInt = _int(5, 1440, 15, "minutes between maintenance runs")
     late_window_hours: StrictInt = _int(
-        1, 168, 3, "arrival hours each run reads again for objects Firehose writes late; at least buffers + 1 hour"
+        1,
+        LAKEHOUSE_MAX_LATE_WINDOW_HOURS,
+        3,
+        "arrival hours each run reads again for objects Firehose writes late; at least buffers + 1 hour",
     )
     max_hours_per_run: StrictInt = _int(
-        1,
-        24 * (ATHENA_MAX_PARTITIONS_PER_INSERT - _LAKEHOUSE_EDGE_DAYS),
+        3,
+        LAKEHOUSE_MAX_HOURS_PER_RUN,
         72,
-        f"arrival hours one run reads at most; Athena writes at most {ATHENA_MAX_PARTITIONS_PER_INSERT} partitions "
-        "per INSERT",
+        "arrival hours one run reads at most; at least late_window_hours + 2 (a catch-up must advance); at most 30 "
+        f"days (Athena writes at most {ATHENA_MAX_PARTITIONS_PER_INSERT} partitions per INSERT)",
     )
 
 
@@ -658,7 +663,7 @@ def _cross_checks(cfg: AppConfig) -> Iterator[str]:
 
 
 def _lakehouse_checks(cfg: AppConfig) -> Iterator[str]:
-    """The late window must cover the buffers, and one run's window must fit Athena's partitions per INSERT."""
+    """The late window must cover the buffers, and a catch-up must advance."""
     c = CONTEXT_KEY
     lake = cfg.lakehouse
     if not lake.enabled:
@@ -676,13 +681,14 @@ def _lakehouse_checks(cfg: AppConfig) -> Iterator[str]:
                 f"{buffers} s (transform {FIREHOSE_PROCESSOR_BUFFER_SECONDS} s + its S3 buffer interval) and an "
                 f"hour is kept for replication lag, so objects land up to {needed} hours late: set at least {needed}"
             )
-    # Change days one run writes: the window's own days, the late window's, and the edges (see above).
-    days = -(-(lake.max_hours_per_run + lake.late_window_hours) // 24) + _LAKEHOUSE_EDGE_DAYS
-    if days > ATHENA_MAX_PARTITIONS_PER_INSERT:
+    # Each run starts late_window_hours before the last hour merged (the state's progress row) and reads at most
+    # max_hours_per_run hours, so a catch-up advances max_hours_per_run - 1 - late_window_hours hours per run.
+    low = lake.late_window_hours + 2
+    if lake.max_hours_per_run < low:
         yield (
-            f"{c}.lakehouse.max_hours_per_run = {lake.max_hours_per_run}: with {c}.lakehouse.late_window_hours = "
-            f"{lake.late_window_hours} one run can write {days} day partitions of history, over Athena's "
-            f"{ATHENA_MAX_PARTITIONS_PER_INSERT} per INSERT; lower either"
+            f"{c}.lakehouse.max_hours_per_run = {lake.max_hours_per_run}: must be at least "
+            f"{c}.lakehouse.late_window_hours + 2 ({low}); each run re-reads the late window, so a smaller one never "
+            "catches up"
         )
 
 

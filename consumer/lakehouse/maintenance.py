@@ -11,13 +11,23 @@ The state machine (standard workflow, JSONPath):
    run or an explicit window waits for its turn instead (they must not be skipped).
 2. ``create_history``, ``create_state``: ``CREATE TABLE IF NOT EXISTS`` (see "Why the tables are created by
    Athena DDL" below); free (DDL is not billed) and idempotent.
-3. The window: from the execution input ``{"window_start": "YYYY-MM-DD-HH", "window_end": "YYYY-MM-DD-HH"}`` (an
-   explicit window: ``ddb-lake rebuild``, catch-up by hand) or, for ``{}`` (the schedule), from the ``window`` step's
-   single result row (``window_start``, ``window_end``, ``caught_up``).
-4. ``insert_history``, ``merge_state``: each a ``startQueryExecution.sync`` task whose ``QueryString`` is the
-   step's SQL and whose ``ExecutionParameters`` are the step's window values, in order, as SQL string literals
-   (Athena substitutes each execution parameter as a literal, like ``EXECUTE ... USING 'usa'``:
+3. The window, always as Athena returned it (``window_start``, ``window_end``, ``caught_up``): for ``{}`` (the
+   schedule) the ``window`` step's single result row; for an explicit window in the execution input
+   (``{"window_start": "YYYY-MM-DD-HH", "window_end": "YYYY-MM-DD-HH"}``: ``ddb-lake rebuild``, catch-up by hand)
+   the row of ``validate_window``, which takes the two values as execution parameters and returns them re-formatted
+   from Athena's own list of projected hours, or no row (the execution then fails: ``invalid window input``).
+4. ``insert_history``: a ``startQueryExecution.sync`` task whose ``QueryString`` is the step's SQL and whose
+   ``ExecutionParameters`` are the step's window values, in order, as SQL string literals (Athena substitutes each
+   execution parameter as a literal, like ``EXECUTE ... USING 'usa'``:
    https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements-execute.html).
+   ``merge_state``: Athena takes execution parameters "only for SELECT, INSERT INTO, CTAS, and UNLOAD statements"
+   (https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements.html, "Considerations and
+   limitations"), not for MERGE. Its ``QueryString.$`` is ``States.Format(<the MERGE>, <window values>)``: each
+   ``?`` of sql.py's text becomes ``'{}'`` and Step Functions writes the window's hours there. The text is escaped
+   as intrinsic functions require ("'", "{", "}" and "\\" are reserved and take a backslash:
+   https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html, "Reserved characters in
+   intrinsic functions") and written on one line without its ``--`` comments. The values are never user input:
+   only the texts Athena returned in step 3 (digits and '-').
 5. ``measure_lag`` and the metrics: data scanned per statement and the state's lag, via ``cloudwatch:putMetricData``.
 6. While the window step said ``caught_up = 'false'`` (a catch-up after an outage, or the first run over an existing
    log, proceeds in ranges of at most ``max_hours_per_run`` hours), back to ``window``.
@@ -93,6 +103,12 @@ WINDOW_PATH = "$.window"
 RUNS_PATH = "$.runs"
 
 
+INPUT_PATH = "$.input"
+# Characters reserved inside an intrinsic function's string literal; each takes a backslash
+# (https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html, "Reserved characters").
+INTRINSIC_RESERVED = "\\'{}"
+
+
 def literal(path: str) -> str:
     """An intrinsic that renders the text at ``path`` as a SQL string literal ('2026-11-21-05'). The window
     statement generates digits and '-'; a window given in the execution input is refused if it holds a quote
@@ -100,9 +116,29 @@ def literal(path: str) -> str:
     return f"States.Format('\\'{{}}\\'', {path})"
 
 
-def execution_parameters(step: Step) -> str:
+def execution_parameters(step: Step, source: str = WINDOW_PATH) -> str:
     """``States.Array(...)`` of the step's window values, in order, each as a SQL string literal."""
-    return "States.Array(" + ", ".join(literal(f"{WINDOW_PATH}.{name}") for name in step.parameters) + ")"
+    return "States.Array(" + ", ".join(literal(f"{source}.{name}") for name in step.parameters) + ")"
+
+
+def one_line(sql: str) -> str:
+    """The statement without its ``--`` comment lines, on one line (an intrinsic's string literal is kept to one
+    line; SQL whitespace outside literals is free, and no literal of these statements holds a line break)."""
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    text = " ".join(line.strip() for line in lines)
+    if "--" in text:
+        raise ValueError("a -- comment after SQL on one line would swallow the rest of the statement")
+    return text
+
+
+def inline_query(step: Step) -> str:
+    """``States.Format('<the statement, escaped, each ? as '{}'>', $.window.<value>, ...)``: the window values
+    written into the text as SQL string literals (for the MERGE, which takes no execution parameters)."""
+    text = one_line(step.sql)
+    if text.count("?") != len(step.parameters):
+        raise ValueError(f"step {step.name!r}: {text.count('?')} '?' for {len(step.parameters)} window values")
+    escaped = "".join("\\" + c if c in INTRINSIC_RESERVED else c for c in text).replace("?", "\\'{}\\'")
+    return f"States.Format('{escaped}', " + ", ".join(f"{WINDOW_PATH}.{name}" for name in step.parameters) + ")"
 
 
 class LakehouseMaintenance(Construct):
@@ -224,11 +260,16 @@ class LakehouseMaintenance(Construct):
             "WorkGroup": self._lake.workgroup,
             "QueryExecutionContext": {"Database": self._lake.database},
         }
-        if step.parameters:
-            unknown = set(step.parameters) - set(WINDOW_VALUES)
-            if unknown:
-                raise ValueError(f"step {step.name!r} binds {sorted(unknown)}; only {WINDOW_VALUES} exist")
-            parameters["ExecutionParameters.$"] = execution_parameters(step)
+        unknown = set(step.parameters) - set(WINDOW_VALUES)
+        if unknown:
+            raise ValueError(f"step {step.name!r} binds {sorted(unknown)}; only {WINDOW_VALUES} exist")
+        if step.inline:
+            del parameters["QueryString"]
+            parameters["QueryString.$"] = inline_query(step)
+        elif step.parameters:
+            # The window step's row, or an explicit window (validate_window reads the execution input).
+            source = INPUT_PATH if step.name == "validate_window" else WINDOW_PATH
+            parameters["ExecutionParameters.$"] = execution_parameters(step, source)
         state: dict[str, Any] = {
             "Type": "Task",
             "Resource": f"arn:{Stack.of(self).partition}:states:::athena:startQueryExecution.sync",
@@ -356,11 +397,22 @@ class LakehouseMaintenance(Construct):
             result_path=WINDOW_PATH,
         )
         nothing = sfn.Succeed(self, "no_window")
-        given_window = sfn.Pass(
+        # An explicit window reaches the statements only as Athena re-formats it (validate_window), so the text the
+        # MERGE gets written into it is Athena's, never the execution input.
+        given_window = self._athena(
+            sql.validate_window_step(),
+            result_path="$.validate_query",
+            selector={"id.$": "$.QueryExecution.QueryExecutionId"},
+        )
+        given_rows = self._results("validated window", "$.validate_query.id", "$.window_rows")
+        invalid = sfn.Fail(
             self,
-            "given window",
-            parameters={**{f"{name}.$": f"$.input.{name}" for name in WINDOW_VALUES}, "caught_up": "true"},
-            result_path=WINDOW_PATH,
+            "invalid window input",
+            error="InvalidWindow",
+            cause=(
+                "window_start and window_end must be arrival hours as text, 'YYYY-MM-DD-HH', within the projected "
+                "years, window_start <= window_end"
+            ),
         )
         insert = self._athena(
             steps["insert_history"], result_path=f"{RUNS_PATH}.insert_history", selector=bytes_selector
@@ -447,14 +499,7 @@ class LakehouseMaintenance(Construct):
                     ),
                     given_window,
                 )
-                .otherwise(
-                    sfn.Fail(
-                        self,
-                        "invalid window input",
-                        error="InvalidWindow",
-                        cause="window_start and window_end must be arrival hours as text, 'YYYY-MM-DD-HH'",
-                    )
-                ),
+                .otherwise(invalid),
             )
             .otherwise(window)
         )
@@ -468,7 +513,14 @@ class LakehouseMaintenance(Construct):
             .otherwise(nothing)
         )
         read_window.next(insert)
-        given_window.next(insert)
+        given_window.next(given_rows).next(
+            sfn.Choice(self, "window valid?")
+            .when(
+                sfn.Condition.and_(*(sfn.Condition.is_present(cell.format(i)) for i in range(3))),
+                read_window,
+            )
+            .otherwise(invalid)
+        )
         insert.next(merge).next(scanned).next(lag).next(lag_rows).next(has_lag)
 
         # A scheduled run ({}) ends when another run is going: the next one starts within minutes. A maintenance

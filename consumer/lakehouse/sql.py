@@ -8,9 +8,16 @@ INTERFACE CONTRACT (the constructs and the offline proof rely on these names):
 - ``history_partitioning`` / ``state_partitioning``: the Iceberg partition transforms, e.g. ``("day(_change_time)",)``.
 - ``create_history_sql()`` / ``create_state_sql()``: ``CREATE TABLE IF NOT EXISTS ... TBLPROPERTIES
   ('table_type'='ICEBERG', ...)`` statements, for whichever way the tables get created.
-- ``steps()``: the maintenance statements in execution order, each ``Step(name, sql, parameters)``; every ``?`` in
-  a statement is bound, in order, from the named window values (``window_start``/``window_end``: arrival hours as
-  'yyyy-MM-dd-HH' text, both inclusive) that the ``window`` step's single result row returns.
+- ``steps()``: the maintenance statements in execution order, each ``Step(name, sql, parameters, inline)``; every
+  ``?`` in a statement stands for, in order, the named window values (``window_start``/``window_end``: arrival hours
+  as 'yyyy-MM-dd-HH' text, both inclusive) that the ``window`` step's single result row returns. A step with
+  ``inline=False`` receives them as Athena execution parameters (quoted string literals); for ``inline=True`` (the
+  MERGE) the state machine writes them into the statement's text (``States.Format``), see "Why the MERGE takes its
+  window as text" below.
+- ``validate_window_step()``: for an explicit window from the execution input: one row of ``WINDOW_COLUMNS`` with
+  both hours re-formatted by Athena, or no row when they are not two projected hours 'YYYY-MM-DD-HH', start <= end.
+- ``maintenance_steps()``: ``OPTIMIZE``/``VACUUM`` of both tables (daily); ``lag_step()``: the state's lag in
+  seconds (one row, one bigint column; NULL while the state holds no change).
 - ``history_view_sql()`` / ``current_view_sql()`` (+ ``..._view_columns()``): the user-facing
   ``<table>_history`` / ``<table>_current`` views over the Iceberg tables.
 
@@ -24,6 +31,16 @@ How a run works (docs/lakehouse.md, "Maintenance SQL", says it for users):
 3. ``merge_state``: the history rows of the window's arrival hours, one per key (the ordering rule), applied to
    the state only when newer by the full rule than the row already there; deletes stay as tombstones. The same
    MERGE moves the progress row to the window's end, so a run that failed before it is repeated, whole.
+
+Why the MERGE takes its window as text: Athena's execution parameters are "supported only for SELECT, INSERT INTO,
+CTAS, and UNLOAD statements", and "? parameters can be placed only in the WHERE clause"
+(https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements.html, "Considerations and
+limitations"). So ``merge_state`` is ``inline``: its ``?`` mark where the state machine writes the window's hours
+as SQL string literals into the QueryString with ``States.Format`` (maintenance.py). Only Athena-generated text is
+ever written there: the ``window`` step's own result, or for an explicit window the result of
+``validate_window_step()``, which takes the given values as execution parameters (a SELECT, in a WHERE clause:
+allowed) and returns the matching hours from a generated list, formatted by Athena ('YYYY-MM-DD-HH': digits and
+'-'), or no row, and the execution fails. The INSERT keeps execution parameters.
 """
 
 from __future__ import annotations
@@ -52,12 +69,6 @@ NOW_SQL = "current_timestamp AT TIME ZONE 'UTC'"
 CHANGE_TIME = "_change_time"  # _approximate_creation_time as timestamp(6): Iceberg timestamps hold microseconds
 ARRIVAL_HOUR = "_arrival_hour"  # the raw partition the change was read from, 'YYYY-MM-DD-HH'
 LINE = "_line"  # the transform's whole line (new image included): no undeclared attribute is lost
-# Athena writes at most 100 partitions per INSERT INTO (https://docs.aws.amazon.com/athena/latest/ug/
-# ctas-insert-into.html); history is partitioned by change day, so one run may write at most that many days.
-MAX_PARTITIONS_PER_INSERT = 100
-# A run of max_hours_per_run arrival hours writes live changes of at most ceil(hours / 24) + 1 change days, plus
-# the days of late and replayed changes: the limit keeps live data far below 100 days (docs/lakehouse.md).
-MAX_HOURS_PER_RUN = 24 * 30
 
 # The progress row of the state table: every key column '' (DynamoDB key values are never empty: "partition key and
 # sort key attributes of base tables continue to require non-empty values for all data types, including String and
@@ -108,11 +119,14 @@ def json_path(json_key: str) -> str:
 
 @dataclass(frozen=True)
 class Step:
-    """One Athena statement of the maintenance run: its state name, its SQL and the window values it binds."""
+    """One Athena statement of the maintenance run: its state name, its SQL and the window values its ``?`` stand
+    for, in order. ``inline``: the values are written into the text by the state machine (``States.Format``: only
+    Athena-generated hour texts, module docstring) instead of being passed as execution parameters."""
 
     name: str
     sql: str
     parameters: tuple[str, ...] = ()
+    inline: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,16 +143,8 @@ class LakehouseSql:
     keys: tuple[Column, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.late_window_hours < 0:
-            raise ValueError(f"late_window_hours={self.late_window_hours} must be 0 or more")
-        # Each run starts late_window_hours before the last hour merged, so it advances by
-        # max_hours_per_run - 1 - late_window_hours: a catch-up needs that to be at least one hour.
-        low = self.late_window_hours + 2
-        if not low <= self.max_hours_per_run <= MAX_HOURS_PER_RUN:
-            raise ValueError(
-                f"max_hours_per_run={self.max_hours_per_run} must be between late_window_hours + 2 ({low}) and "
-                f"{MAX_HOURS_PER_RUN}"
-            )
+        # late_window_hours and max_hours_per_run are checked by the configuration (shared/config.py,
+        # _lakehouse_checks: a catch-up must advance, one run stays under Athena's 100 partitions per INSERT).
         object.__setattr__(self, "columns", table_columns(self.spec))
         object.__setattr__(self, "keys", key_columns(self.spec))
 
@@ -332,7 +338,7 @@ class LakehouseSql:
             elif name == "_is_deleted":
                 value = "true"
             elif name == ARRIVAL_HOUR:
-                value = '"hour"'
+                value = "?"  # the window's end, written into the text (inline step)
             else:
                 value = f"CAST(NULL AS {engine_type(type_)})"
             progress_values.append(f"{value} AS {quote(name)}")
@@ -345,9 +351,7 @@ class LakehouseSql:
             f"    WHERE {quote(ARRIVAL_HOUR)} BETWEEN ? AND ?)\n"
             '  WHERE "_state_rank" = 1\n'
             "  UNION ALL\n"
-            f"  SELECT\n    {(',' + chr(10) + '    ').join(progress_values)}\n"
-            f"  FROM ({self._hours()})\n"
-            '  WHERE "hour" = ?'
+            f"  SELECT\n    {(',' + chr(10) + '    ').join(progress_values)}"
         )
         return sql, (*WINDOW_VALUES, "window_end")
 
@@ -355,9 +359,9 @@ class LakehouseSql:
     def _hours() -> str:
         """Every arrival hour the raw tables project (consumer.catalog.PROJECTION_YEARS), as 'YYYY-MM-DD-HH' text.
 
-        The progress row takes the window's end from it with ``WHERE "hour" = ?``: Athena accepts execution
-        parameters only in WHERE clauses ("Currently, ? parameters can be placed only in the WHERE clause. Syntax
-        like SELECT ? FROM table is not supported",
+        ``validate_window_step()`` picks an explicit window's hours from it with ``WHERE "hour" = ?``: Athena accepts
+        execution parameters only in WHERE clauses ("Currently, ? parameters can be placed only in the WHERE clause.
+        Syntax like SELECT ? FROM table is not supported",
         https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements.html). Two sequences (days,
         hours), because Trino's sequence() returns at most 10,000 elements.
         """
@@ -395,14 +399,67 @@ class LakehouseSql:
         return sql, parameters
 
     def steps(self) -> tuple[Step, ...]:
-        """window (no parameters, one row of WINDOW_COLUMNS), insert_history, merge_state, in order."""
+        """window (no parameters, one row of WINDOW_COLUMNS), insert_history (execution parameters), merge_state
+        (inline: Athena takes no execution parameters for MERGE), in order."""
         insert, insert_parameters = self.insert_history_sql()
         merge, merge_parameters = self.merge_state_sql()
         return (
             Step("window", self.window_sql()),
             Step("insert_history", insert, insert_parameters),
-            Step("merge_state", merge, merge_parameters),
+            Step("merge_state", merge, merge_parameters, inline=True),
         )
+
+    def validate_window_step(self) -> Step:
+        """An explicit window (execution input) as Athena formats it: one row of WINDOW_COLUMNS (``caught_up`` 'true':
+        an explicit window is one range) when both values are projected hours 'YYYY-MM-DD-HH' and start <= end, no
+        row otherwise. The values arrive as execution parameters in WHERE clauses only (allowed for a SELECT); what
+        the MERGE later gets in its text is this result, never the input."""
+        sql = (
+            f"-- An explicit window for {self.names.key}, re-formatted by Athena from the projected hours, or no row.\n"
+            'SELECT s."hour" AS "window_start", e."hour" AS "window_end", \'true\' AS "caught_up"\n'
+            f"FROM ({self._hours()}) AS s\n"
+            f"CROSS JOIN ({self._hours()}) AS e\n"
+            'WHERE s."hour" = ? AND e."hour" = ? AND s."hour" <= e."hour"'
+        )
+        return Step("validate_window", sql, WINDOW_VALUES)
+
+    def lag_step(self) -> Step:
+        """``measure_lag``: seconds from the newest change time applied to the state to now (one row, one bigint
+        column; NULL while the state holds no change). The progress row (``_event_id`` NULL) is not a change."""
+        sql = (
+            f"-- The state lag of {self.names.key}: now - the newest change time applied (seconds).\n"
+            f"SELECT date_diff('second', max({quote(CHANGE_TIME)}), CAST({NOW_SQL} AS timestamp(6)))"
+            ' AS "lag_seconds"\n'
+            f"FROM {self.state_table}\n"
+            'WHERE "_event_id" IS NOT NULL'
+        )
+        return Step("measure_lag", sql)
+
+    def maintenance_steps(self) -> tuple[Step, ...]:
+        """Daily table maintenance of both tables: compaction (data files and the MERGE's delete files), then snapshot
+        expiry and orphan-file removal.
+
+        ``OPTIMIZE [db_name.]table_name REWRITE DATA USING BIN_PACK`` rewrites data files "based on their size and
+        number of associated delete files" (https://docs.aws.amazon.com/athena/latest/ug/optimize-statement.html);
+        ``VACUUM [database_name.]target_table`` performs "snapshot expiration and orphan file removal"
+        (https://docs.aws.amazon.com/athena/latest/ug/vacuum-statement.html). VACUUM wants backticks (not double
+        quotes) around a table name that begins with '_'; the names here are plain identifiers (database
+        ``<prefix>_datalake``, tables ``<table>_iceberg_*``: [a-z0-9_], starting with a letter), written unquoted.
+        """
+        statements = []
+        for verb, template in (
+            ("optimize", "OPTIMIZE {} REWRITE DATA USING BIN_PACK"),
+            ("vacuum", "VACUUM {}"),
+        ):
+            for kind, table in (
+                ("history", self.names.iceberg_history_table),
+                ("state", self.names.iceberg_state_table),
+            ):
+                for part in (self.lake.database, table):
+                    if not re.fullmatch(r"[a-z][a-z0-9_]*", part):
+                        raise ValueError(f"{part!r} is not a plain identifier; OPTIMIZE/VACUUM write it unquoted")
+                statements.append(Step(f"{verb}_{kind}", template.format(f"{self.lake.database}.{table}")))
+        return tuple(statements)
 
     # --- views ------------------------------------------------------------------------------------------------
     def _view_columns(self) -> tuple[tuple[str, str], ...]:

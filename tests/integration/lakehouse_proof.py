@@ -34,14 +34,39 @@ from consumer.catalog import LINE_COLUMN, LINE_FIELD_DELIMITER
 from consumer.columns import PARTITION_COLUMNS
 from consumer.lakehouse import sql as lakehouse_sql
 from consumer.lakehouse.sql import LakehouseSql, Step
+from consumer.stage import ConsumerStage
 from tests.integration.duck import duckdb_type
+from tests.integration.lakehouse_template import bind, maintenance_steps
 
 JSON_SCALAR = "lakehouse_json_extract_scalar"
 
 
-def statements(sql: LakehouseSql) -> tuple[Step, ...]:
-    """Where the proof takes the maintenance statements from (one place to switch to the synthesized template)."""
-    return sql.steps()
+def deployed_statements(raw: dict[str, Any]) -> dict[str, dict[str, Step]]:
+    """The maintenance statements as the consumer stack deploys them for the configuration ``raw`` (a ``datalake``
+    object), per source table: account B's stage synthesized alone (the stack the pipeline deploys, without the
+    producer, pipeline and cdk-nag packs, which the infrastructure tests cover) and read back from its template."""
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    import app as app_module
+    from shared import config, naming
+
+    cfg = config.load({config.CONTEXT_KEY: raw})
+    cdk_app = App(context={**app_module.feature_flags(), config.CONTEXT_KEY: raw})
+    stage = ConsumerStage(cdk_app, "Consumer", cfg=cfg)
+    template = Template.from_stack(stage.data_lake).to_json()
+    return {
+        spec.name: maintenance_steps(template, names.maintenance_state_machine) for spec, names in naming.tables(cfg)
+    }
+
+
+def merge_source(merge: str) -> str:
+    """The USING (...) source of a MERGE statement (Athena's dialect), for the one-row-per-key check."""
+    tree = sqlglot.parse_one(merge, read="athena")
+    assert isinstance(tree, exp.Merge), type(tree)
+    using = tree.args["using"]
+    assert isinstance(using, exp.Subquery), using
+    return using.this.sql(dialect="athena")
 
 
 @functools.lru_cache(maxsize=8192)
@@ -99,11 +124,12 @@ class RunResult:
 class DuckLakehouse:
     """One table's raw log (files under ``root``), its history and state tables, and its maintenance statements."""
 
-    def __init__(self, sql: LakehouseSql, root: Path) -> None:
+    def __init__(self, sql: LakehouseSql, root: Path, steps: dict[str, Step]) -> None:
+        """``steps``: the deployed statements (``deployed_statements``), read back from the synthesized template."""
         self.sql = sql
         self.root = root
-        self.steps = {s.name: s for s in statements(sql)}
-        assert list(self.steps) == ["window", "insert_history", "merge_state"]
+        self.steps = steps
+        assert {"window", "insert_history", "merge_state", "validate_window", "measure_lag"} <= set(steps)
         self.con = duckdb.connect()
         self.con.create_function(JSON_SCALAR, json_extract_scalar, [VARCHAR, VARCHAR], VARCHAR, null_handling="special")
         database = _quote(sql.lake.database)
@@ -135,12 +161,14 @@ class DuckLakehouse:
         )
 
     def execute(self, step: Step, values: dict[str, str], now: datetime | None = None) -> duckdb.DuckDBPyConnection:
-        text = step.sql
+        """Run a deployed step as Athena would receive it: execution parameters bound, or (inline) the values
+        written into the text by States.Format semantics."""
+        text, parameters = bind(step, values)
         if now is not None:
-            assert text.count(lakehouse_sql.NOW_SQL) == 1, "the window statement reads the clock once"
+            assert text.count(lakehouse_sql.NOW_SQL) == 1, "the statement reads the clock once"
             text = text.replace(lakehouse_sql.NOW_SQL, f"TIMESTAMP '{now.strftime('%Y-%m-%d %H:%M:%S')}'")
-        assert text.count("?") == len(step.parameters), step.name
-        return self.con.execute(to_duckdb(text), [values[p] for p in step.parameters])
+        assert text.count("?") == len(parameters), step.name
+        return self.con.execute(to_duckdb(text), parameters)
 
     def window(self, now: datetime) -> tuple[str, str, str]:
         cursor = self.execute(self.steps["window"], {}, now)
@@ -150,14 +178,23 @@ class DuckLakehouse:
 
     def assert_merge_source_unique(self, values: dict[str, str]) -> int:
         """Athena's MERGE rule, checked before DuckDB runs it: at most one source row per target key."""
-        source, parameters = self.sql.merge_source_sql()
+        merge, _ = bind(self.steps["merge_state"], values)
+        source = merge_source(merge)
         keys = ", ".join(_quote(c.name) for c in self.sql.keys)
         text = f"SELECT {keys}, count(*) AS n FROM ({source}) GROUP BY {keys} HAVING count(*) > 1"
-        duplicates = self.con.execute(to_duckdb(text), [values[p] for p in parameters]).fetchall()
+        duplicates = self.con.execute(to_duckdb(text)).fetchall()
         assert not duplicates, f"several MERGE source rows for one target row: {duplicates}"
-        return self.con.execute(
-            to_duckdb(f"SELECT count(*) FROM ({source})"), [values[p] for p in parameters]
-        ).fetchone()[0]
+        return self.con.execute(to_duckdb(f"SELECT count(*) FROM ({source})")).fetchone()[0]
+
+    def validate(self, start: str, end: str) -> list[tuple[str, str, str]]:
+        """The deployed validate_window statement for an explicit window: its rows (one, or none if invalid)."""
+        cursor = self.execute(self.steps["validate_window"], {"window_start": start, "window_end": end})
+        assert [d[0] for d in cursor.description] == list(lakehouse_sql.WINDOW_COLUMNS)
+        return cursor.fetchall()
+
+    def lag(self, now: datetime) -> int | None:
+        (row,) = self.execute(self.steps["measure_lag"], {}, now).fetchall()
+        return row[0]
 
     def run(
         self, now: datetime, *, crash_after_insert: bool = False, window: tuple[str, str] | None = None
@@ -165,6 +202,10 @@ class DuckLakehouse:
         """One maintenance execution: the window (or an explicit one, as a rebuild passes), INSERT, MERGE."""
         self._register_lines()
         computed = self.window(now)
+        if window is not None:
+            # An explicit window reaches INSERT and MERGE only as validate_window returns it (as deployed).
+            (validated,) = self.validate(*window)
+            window = validated[:2]
         start, end = window or computed[:2]
         values = {"window_start": start, "window_end": end}
         self.execute(self.steps["insert_history"], values)

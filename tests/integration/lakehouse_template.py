@@ -1,19 +1,30 @@
 """Read the lakehouse maintenance back from a synthesized consumer template: the statements each state machine
-runs, exactly as deployed, and the window values each binds (for the offline proof and the template tests).
+runs, exactly as deployed, and the window values each takes (for the offline proof and the template tests).
 
-Each Athena task of the state machine is ``{"QueryString": <sql>, "ExecutionParameters.$": "States.Array(...)"}``
-where every element is ``States.Format('\\'{}\\'', $.window.<name>)``: the window value ``<name>`` passed to Athena
-as a SQL string literal (consumer/lakehouse/maintenance.py).
+Each Athena task of the state machine is one of
+- ``{"QueryString": <sql>}`` (no window values);
+- ``{"QueryString": <sql>, "ExecutionParameters.$": "States.Array(...)"}``, every element
+  ``States.Format('\\'{}\\'', $.window.<name>)`` (or ``$.input.<name>`` for ``validate_window``): the value passed to
+  Athena as a SQL string literal;
+- ``{"QueryString.$": "States.Format('<escaped text>', $.window.<name>, ...)"}`` (the MERGE: Athena takes no
+  execution parameters for it): Step Functions writes the values into the text. ``states_format`` applies the
+  intrinsic's semantics (backslash escapes of ' { } \\, each ``{}`` replaced by the next argument:
+  https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html) so the proof runs the very text
+  Athena would receive.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
+from consumer.lakehouse.sql import Step
+
 ATHENA_SYNC = ":states:::athena:startQueryExecution.sync"
-_PARAMETER = re.compile(r"States\.Format\('\\'\{\}\\'', \$\.window\.([a-z_]+)\)")
+_PARAMETER = re.compile(r"States\.Format\('\\'\{\}\\'', \$\.(?:window|input)\.([a-z_]+)\)")
+_FORMAT = "States.Format('"
 
 
 def _text(value: Any) -> str:
@@ -40,21 +51,73 @@ def parameter_names(rendered: str) -> tuple[str, ...]:
         raise ValueError(f"not a States.Array of window values: {rendered!r}")
     inner = rendered[len("States.Array(") : -1]
     names = tuple(_PARAMETER.findall(inner))
-    rebuilt = ", ".join(f"States.Format('\\'{{}}\\'', $.window.{name})" for name in names)
+    source = "input" if "$.input." in inner else "window"
+    rebuilt = ", ".join(f"States.Format('\\'{{}}\\'', $.{source}.{name})" for name in names)
     if rebuilt != inner:
         raise ValueError(f"unexpected execution parameters: {rendered!r}")
     return names
 
 
-def maintenance_steps(template: dict[str, Any], state_machine_name: str) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """State name -> (QueryString, window values bound in order) of every Athena statement of one state machine
-    (``TableNames.maintenance_state_machine``). Each value reaches Athena as a quoted SQL string literal."""
+def parse_format(rendered: str) -> tuple[str, tuple[str, ...]]:
+    """``States.Format('<template>', $.window.a, $.window.b)`` -> (the template as written, escapes kept; the names)."""
+    if not rendered.startswith(_FORMAT):
+        raise ValueError(f"not a States.Format: {rendered[:60]!r}")
+    i = len(_FORMAT)
+    while rendered[i] != "'":
+        i += 2 if rendered[i] == "\\" else 1
+    template, rest = rendered[len(_FORMAT) : i], rendered[i + 1 :]
+    match = re.fullmatch(r"((?:, \$\.window\.[a-z_]+)*)\)", rest)
+    if match is None:
+        raise ValueError(f"unexpected States.Format arguments: {rest!r}")
+    return template, tuple(re.findall(r"\$\.window\.([a-z_]+)", match.group(1)))
+
+
+def states_format(template: str, arguments: Sequence[str]) -> str:
+    """What ``States.Format`` returns: backslash-escaped characters as themselves, each unescaped ``{}`` the next
+    argument (their count must match); an unescaped ' { or } alone is not a valid template."""
+    out, values, i = [], list(arguments), 0
+    while i < len(template):
+        c = template[i]
+        if c == "\\":
+            out.append(template[i + 1])
+            i += 2
+        elif template.startswith("{}", i):
+            if not values:
+                raise ValueError("more {} than arguments")
+            out.append(values.pop(0))
+            i += 2
+        elif c in "{}'":
+            raise ValueError(f"unescaped {c!r} at {i}")
+        else:
+            out.append(c)
+            i += 1
+    if values:
+        raise ValueError("more arguments than {}")
+    return "".join(out)
+
+
+def maintenance_steps(template: dict[str, Any], state_machine_name: str) -> dict[str, Step]:
+    """State name -> Step of every Athena statement of one state machine (``TableNames.maintenance_state_machine``).
+    For an execution-parameter step, ``sql`` is the QueryString and ``parameters`` the values bound in order; for an
+    ``inline`` step, ``sql`` is the States.Format template (escaped, ``{}`` where each value goes, inside quotes):
+    ``states_format(step.sql, values)`` is the statement Athena receives."""
     definition = state_machines(template)[state_machine_name]
     steps = {}
     for name, state in definition["States"].items():
         if state.get("Type") != "Task" or not state["Resource"].endswith(ATHENA_SYNC):
             continue
         parameters = state["Parameters"]
+        if "QueryString.$" in parameters:
+            text, names = parse_format(parameters["QueryString.$"])
+            steps[name] = Step(name, text, names, inline=True)
+            continue
         rendered = parameters.get("ExecutionParameters.$")
-        steps[name] = (parameters["QueryString"], parameter_names(rendered) if rendered else ())
+        steps[name] = Step(name, parameters["QueryString"], parameter_names(rendered) if rendered else ())
     return steps
+
+
+def bind(step: Step, values: dict[str, str]) -> tuple[str, list[str]]:
+    """The statement and execution parameters Athena receives for ``values`` (window value name -> hour text)."""
+    if step.inline:
+        return states_format(step.sql, [values[p] for p in step.parameters]), []
+    return step.sql, [values[p] for p in step.parameters]

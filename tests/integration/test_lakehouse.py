@@ -12,6 +12,7 @@ the result also equals the rule applied once to every copy ever written, without
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,13 +25,14 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from consumer.lakehouse.sql import ARRIVAL_HOUR, CHANGE_TIME, LINE, WINDOW_VALUES, LakehouseSql
+from consumer.lakehouse.sql import ARRIVAL_HOUR, CHANGE_TIME, LINE, WINDOW_VALUES, LakehouseSql, Step
 from shared import config, naming
 from shared.config import AppConfig
 from tests import configs
 from tests.integration import lake_stream, lakehouse_iceberg
 from tests.integration import lakehouse_stream as ls
-from tests.integration.lakehouse_proof import DuckLakehouse, json_extract_scalar, statements, to_duckdb
+from tests.integration.lakehouse_proof import DuckLakehouse, deployed_statements, json_extract_scalar, to_duckdb
+from tests.integration.lakehouse_template import bind
 from tests.integration.test_lake_queries import awkward
 
 
@@ -138,8 +140,23 @@ class Proof:
         )
 
 
+def proof_config(name: str) -> dict[str, Any]:
+    """The configuration the proof deploys: the named one with the proof stream's late window and run length."""
+    raw = CONFIGS[name]()
+    return {
+        **raw,
+        "lakehouse": {"late_window_hours": ls.LATE_WINDOW_HOURS, "max_hours_per_run": ls.MAX_HOURS_PER_RUN},
+    }
+
+
+@functools.cache
+def _deployed(name: str) -> dict[str, dict[str, Step]]:
+    return deployed_statements(proof_config(name))
+
+
 def _prove(name: str, root: Path) -> Proof:
-    cfg = load(CONFIGS[name]())
+    raw = proof_config(name)
+    cfg = load(raw)
     spec = cfg.tables[0]
     names = naming.table(cfg, spec)
     sql = LakehouseSql(
@@ -150,7 +167,11 @@ def _prove(name: str, root: Path) -> Proof:
         max_hours_per_run=ls.MAX_HOURS_PER_RUN,
     )
     scenario = ls.generate(cfg, spec, names)
-    proof = Proof(cfg, sql, scenario, DuckLakehouse(sql, root), ls.Model(ls.LATE_WINDOW_HOURS, ls.MAX_HOURS_PER_RUN))
+    # The statements as the state machine runs them, read back from the synthesized consumer template.
+    steps = _deployed(name)[spec.name]
+    proof = Proof(
+        cfg, sql, scenario, DuckLakehouse(sql, root, steps), ls.Model(ls.LATE_WINDOW_HOURS, ls.MAX_HOURS_PER_RUN)
+    )
     pending = sorted(scenario.objects, key=lambda o: o.write_us)
     visible = proof.visible
     model = proof.model
@@ -412,24 +433,56 @@ def _check_create_statements(sql: LakehouseSql) -> None:
     assert all(types[c.name] == c.type for c in sql.columns if c.type.startswith("decimal"))
 
 
-def test_a_catch_up_must_advance():
-    cfg = load(configs.default())
-    spec = cfg.tables[0]
-    names, lake = naming.table(cfg, spec), naming.lake(cfg)
-    with pytest.raises(ValueError, match=r"max_hours_per_run=4 must be between late_window_hours \+ 2 \(5\)"):
-        LakehouseSql(spec=spec, names=names, lake=lake, late_window_hours=3, max_hours_per_run=4)
-    LakehouseSql(spec=spec, names=names, lake=lake, late_window_hours=3, max_hours_per_run=5)
-
-
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_execution_parameters_stand_only_in_where_clauses(name: str):
-    """Athena: "Currently, ? parameters can be placed only in the WHERE clause"
-    (https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements.html)."""
-    cfg = load(CONFIGS[name]())
-    spec = cfg.tables[0]
-    sql = LakehouseSql(spec, naming.table(cfg, spec), naming.lake(cfg), 3, 24)
-    for step in statements(sql):
-        placeholders = list(sqlglot.parse_one(step.sql, read="athena").find_all(exp.Placeholder))
-        assert len(placeholders) == len(step.parameters), step.name
-        assert all(p.find_ancestor(exp.Where) is not None for p in placeholders), step.name
+def test_execution_parameters_stand_only_in_where_clauses_and_the_merge_takes_none(name: str):
+    """Athena: "Currently, ? parameters can be placed only in the WHERE clause", and parameterized queries are
+    "supported only for SELECT, INSERT INTO, CTAS, and UNLOAD statements"
+    (https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements.html): checked on the deployed
+    statements; the MERGE gets its window written into its text (inline) from the state machine's $.window only."""
+    values = {"window_start": "2026-11-21-03", "window_end": "2026-11-21-07"}
+    for step in _deployed(name)[load(CONFIGS[name]()).tables[0].name].values():
         assert set(step.parameters) <= set(WINDOW_VALUES)
+        text, parameters = bind(step, values)
+        tree = sqlglot.parse_one(text, read="athena")
+        placeholders = list(tree.find_all(exp.Placeholder))
+        assert len(placeholders) == len(parameters), step.name
+        if parameters:
+            assert isinstance(tree, (exp.Select, exp.Insert)), step.name
+            assert all(p.find_ancestor(exp.Where) is not None for p in placeholders), step.name
+        if isinstance(tree, exp.Merge):
+            assert step.inline and step.parameters == ("window_start", "window_end", "window_end")
+            assert "'2026-11-21-03' AND '2026-11-21-07'" in text and "'2026-11-21-07' AS \"_arrival_hour\"" in text
+        else:
+            assert not step.inline, step.name
+
+
+def test_an_explicit_window_reaches_the_merge_only_as_athena_formats_it(proof: Proof):
+    """validate_window (deployed) returns the two hours from Athena's generated list, or no row."""
+    assert proof.lake.validate("2026-11-21-03", "2026-11-22-00") == [("2026-11-21-03", "2026-11-22-00", "true")]
+    assert proof.lake.validate("2026-11-21-03", "2026-11-21-03") == [("2026-11-21-03", "2026-11-21-03", "true")]
+    for start, end in (
+        ("2026-11-21-04", "2026-11-21-03"),  # backwards
+        ("2026-11-21-3", "2026-11-21-04"),  # not zero-padded
+        ("2026-11-21-24", "2026-11-22-00"),  # no such hour
+        ("2026-11-21 03", "2026-11-21-04"),
+        ("2024-12-31-23", "2025-01-01-00"),  # before the projected years
+        ("x", "y"),
+        ("", ""),
+    ):
+        assert proof.lake.validate(start, end) == [], (start, end)
+
+
+def test_the_lag_leaves_out_the_progress_row(proof: Proof):
+    now = ls.utc(ls.run_instants()[-1]).replace(tzinfo=None)
+    newest = max(datetime(1970, 1, 1) + timedelta(microseconds=c.change.time_us) for c in proof.model.state.values())
+    assert proof.lake.lag(now) == int((now - newest).total_seconds())
+
+
+def test_a_catch_up_must_advance():
+    """A run re-reads the late window: max_hours_per_run below late_window_hours + 2 is a configuration error."""
+    raw = configs.default()
+    with pytest.raises(
+        config.ConfigError, match=r"max_hours_per_run = 4: must be at least .*late_window_hours \+ 2 \(5\)"
+    ):
+        load({**raw, "lakehouse": {"late_window_hours": 3, "max_hours_per_run": 4}})
+    load({**raw, "lakehouse": {"late_window_hours": 3, "max_hours_per_run": 5}})
