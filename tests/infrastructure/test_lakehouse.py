@@ -18,11 +18,11 @@ import pytest
 import sqlglot
 from aws_cdk.assertions import Template
 
-from consumer.lakehouse.sql import WINDOW_VALUES, LakehouseSql
+from consumer.lakehouse.sql import WINDOW_VALUES, LakehouseSql, Step
 from consumer.queries import TableQueries
 from consumer.views import decode_view
 from shared import config, naming
-from tests.integration.lakehouse_template import maintenance_steps, parameter_names, state_machines
+from tests.integration.lakehouse_template import bind, maintenance_steps, parameter_names, state_machines
 
 SCHEDULED = ["window", "insert_history", "merge_state"]
 MAINTENANCE = ["optimize_history", "optimize_state", "vacuum_history", "vacuum_state"]
@@ -119,17 +119,36 @@ def test_every_statement_is_sql_py_verbatim_with_its_window_values(template, ena
     for _, names, sql in enabled:
         steps = maintenance_steps(template, names.maintenance_state_machine)
         expected = {
-            "create_history": (sql.create_history_sql(), ()),
-            "create_state": (sql.create_state_sql(), ()),
-            **{step.name: (step.sql, step.parameters) for step in sql.steps()},
-            **{step.name: (step.sql, step.parameters) for step in sql.maintenance_steps()},
-            sql.lag_step().name: (sql.lag_step().sql, sql.lag_step().parameters),
+            step.name: step
+            for step in (
+                Step("create_history", sql.create_history_sql()),
+                Step("create_state", sql.create_state_sql()),
+                *sql.steps(),
+                sql.validate_window_step(),
+                *sql.maintenance_steps(),
+                sql.lag_step(),
+            )
         }
-        assert steps == expected
+        assert set(steps) == set(expected)
         assert [step.name for step in sql.steps()] == SCHEDULED
         assert [step.name for step in sql.maintenance_steps()] == MAINTENANCE
-        for name, (_, parameters) in steps.items():
-            assert set(parameters) <= set(WINDOW_VALUES), name
+        values = {"window_start": "2026-11-21-03", "window_end": "2026-11-21-07"}
+        for name, step in steps.items():
+            want = expected[name]
+            assert (step.parameters, step.inline) == (want.parameters, want.inline), name
+            assert set(step.parameters) <= set(WINDOW_VALUES), name
+            if not step.inline:
+                assert step.sql == want.sql, name
+                continue
+            # The MERGE as Athena receives it: sql.py's text (one line, no comments) with each ? the window's
+            # value as a string literal, in order, after Step Functions formats it.
+            text, parameters = bind(step, values)
+            lines = [line.strip() for line in want.sql.splitlines() if not line.lstrip().startswith("--")]
+            pieces = " ".join(lines).split("?")
+            literals = [f"'{values[p]}'" for p in want.parameters]
+            assert len(pieces) == len(literals) + 1, name
+            rebuilt = pieces[0] + "".join(v + piece for v, piece in zip(literals, pieces[1:], strict=True))
+            assert text == rebuilt and parameters == [], name
 
 
 def test_tables_are_created_as_iceberg_under_their_prefix(template, enabled, cfg):
@@ -142,7 +161,7 @@ def test_tables_are_created_as_iceberg_under_their_prefix(template, enabled, cfg
             ("create_state", names.iceberg_state_table, names.iceberg_state_prefix, sql.state_columns(),
              sql.state_partitioning),
         ):  # fmt: skip
-            ddl, _ = steps[step]
+            ddl = steps[step].sql
             assert ddl.upper().startswith("CREATE TABLE IF NOT EXISTS")
             assert re.search(r"'table_type'\s*=\s*'ICEBERG'", ddl, re.IGNORECASE), ddl
             # Parquet with ZSTD: Athena engine 3's defaults for Iceberg, or said explicitly with Athena's table
@@ -172,7 +191,7 @@ def test_athena_tasks_run_in_the_lake_workgroup_and_wait_for_the_query(template,
             for n, s in definition["States"].items()
             if s.get("Resource", "").endswith("athena:startQueryExecution.sync")
         }
-        assert set(athena) == {*CREATES, *SCHEDULED, *MAINTENANCE, "measure_lag"}
+        assert set(athena) == {*CREATES, *SCHEDULED, *MAINTENANCE, "measure_lag", "validate_window"}
         for state in athena.values():
             params = state["Parameters"]
             assert params["WorkGroup"] == lake.workgroup
@@ -195,9 +214,22 @@ def test_window_values_come_from_the_window_row_or_the_input(template, enabled):
             for i, name in enumerate((*WINDOW_VALUES, "caught_up"))
         }
         assert states["window result"]["Parameters"]["MaxResults"] == 2  # header row + the one data row
-        given = states["given window"]["Parameters"]
-        assert given == {**{f"{n}.$": f"$.input.{n}" for n in WINDOW_VALUES}, "caught_up": "true"}
-        assert states["read window"]["Next"] == states["given window"]["Next"] == "insert_history"
+        # An explicit window: validate_window takes the input as execution parameters; its row (Athena's text) is
+        # what "read window" reads, or the execution fails.
+        validate = states["validate_window"]["Parameters"]
+        assert parameter_names(validate["ExecutionParameters.$"]) == WINDOW_VALUES
+        assert "$.input.window_start" in validate["ExecutionParameters.$"]
+        assert states["validate_window"]["Next"] == "validated window"
+        assert states["validated window"]["ResultPath"] == "$.window_rows"
+        valid_row = states[states["validated window"]["Next"]]
+        assert [c["Next"] for c in valid_row["Choices"]] == ["read window"]
+        assert states[valid_row["Default"]]["Type"] == "Fail"
+        assert states["read window"]["Next"] == "insert_history"
+        # Only the MERGE gets values written into its text, and only from $.window (Athena's own results).
+        merge = states["merge_state"]["Parameters"]
+        assert "QueryString" not in merge and "ExecutionParameters.$" not in merge
+        assert merge["QueryString.$"].startswith("States.Format('MERGE INTO ")
+        assert merge["QueryString.$"].endswith(", $.window.window_start, $.window.window_end, $.window.window_end)")
         # The route: maintenance input, explicit window, else the window statement.
         route = states["which run?"]
         assert route["Choices"][0] == {"Variable": "$.input.maintenance", "IsPresent": True, "Next": MAINTENANCE[0]}
@@ -205,7 +237,7 @@ def test_window_values_come_from_the_window_row_or_the_input(template, enabled):
         # A given window is text without quotes (each value becomes a SQL string literal), else the run fails.
         valid = states["valid window?"]
         (rule,) = valid["Choices"]
-        assert rule["Next"] == "given window"
+        assert rule["Next"] == "validate_window"
         for name in WINDOW_VALUES:
             assert {"Variable": f"$.input.{name}", "IsString": True} in rule["And"]
             assert {"Not": {"Variable": f"$.input.{name}", "StringMatches": "*'*"}} in rule["And"]
@@ -465,8 +497,11 @@ def _lakehouse_config(**lakehouse: Any) -> dict[str, Any]:
 def test_defaults_fit_athenas_partition_limit_and_the_buffers():
     lake = config.from_dict(_lakehouse_config()).lakehouse
     assert (lake.enabled, lake.schedule_minutes, lake.late_window_hours, lake.max_hours_per_run) == (True, 15, 3, 72)
-    # 3 days + 3 late hours -> 4 day partitions, + 2 edge days: well under Athena's 100 per INSERT.
+    # 3 days + 3 late hours -> 4 day partitions, + 2 edge days: well under Athena's 100 per INSERT; and even the
+    # largest allowed run (30 days + a 7-day late window) stays far below it.
     assert -(-(lake.max_hours_per_run + lake.late_window_hours) // 24) + 2 <= 100
+    assert -(-(config.LAKEHOUSE_MAX_HOURS_PER_RUN + config.LAKEHOUSE_MAX_LATE_WINDOW_HOURS) // 24) + 2 < 50
+    assert lake.max_hours_per_run >= lake.late_window_hours + 2
 
 
 @pytest.mark.parametrize(
@@ -479,9 +514,13 @@ def test_defaults_fit_athenas_partition_limit_and_the_buffers():
             "least 2",
         ),
         (
-            {"max_hours_per_run": 2352},
-            "datalake.lakehouse.max_hours_per_run = 2352: with datalake.lakehouse.late_window_hours = 3 one run can "
-            "write 101 day partitions of history, over Athena's 100 per INSERT; lower either",
+            {"max_hours_per_run": 721},
+            "datalake.lakehouse.max_hours_per_run = 721: must be a whole number from 3 to 720",
+        ),
+        (
+            {"late_window_hours": 10, "max_hours_per_run": 11},
+            "datalake.lakehouse.max_hours_per_run = 11: must be at least datalake.lakehouse.late_window_hours + 2 "
+            "(12); each run re-reads the late window, so a smaller one never catches up",
         ),
         ({"schedule_minutes": 4}, "datalake.lakehouse.schedule_minutes = 4: must be a whole number from 5 to 1440"),
         ({"enabled": "yes"}, "datalake.lakehouse.enabled = 'yes': must be true or false"),
