@@ -29,10 +29,11 @@ from consumer.lakehouse.sql import ARRIVAL_HOUR, CHANGE_TIME, LINE, WINDOW_VALUE
 from shared import config, naming
 from shared.config import AppConfig
 from tests import configs
+from tests.conftest import template_of
 from tests.integration import lake_stream, lakehouse_iceberg
 from tests.integration import lakehouse_stream as ls
 from tests.integration.lakehouse_proof import DuckLakehouse, deployed_statements, json_extract_scalar, to_duckdb
-from tests.integration.lakehouse_template import bind
+from tests.integration.lakehouse_template import bind, maintenance_steps
 from tests.integration.test_lake_queries import awkward
 
 
@@ -486,3 +487,20 @@ def test_a_catch_up_must_advance():
     ):
         load({**raw, "lakehouse": {"late_window_hours": 3, "max_hours_per_run": 4}})
     load({**raw, "lakehouse": {"late_window_hours": 3, "max_hours_per_run": 5}})
+
+
+@pytest.mark.parametrize("synthesized", ["default"], indirect=True)
+def test_the_proof_runs_what_the_default_configuration_deploys(synthesized):
+    """The session's synthesis of the whole default app (pipeline, nag packs) deploys the proven statements: all but
+    the window statement, which carries late_window_hours and max_hours_per_run (3 and 72 there, 2 and 5 in the
+    proof stream), are the same text with the same window values."""
+    template = template_of(synthesized.consumer_stage.data_lake).to_json()
+    spec, names = naming.tables(synthesized.cfg)[0]
+    deployed = maintenance_steps(template, names.maintenance_state_machine)
+    proved = _deployed("default")[spec.name]
+    assert set(deployed) == set(proved)
+    for name in set(deployed) - {"window"}:
+        assert deployed[name] == proved[name], name
+    lake = synthesized.cfg.lakehouse
+    sql = LakehouseSql(spec, names, naming.lake(synthesized.cfg), lake.late_window_hours, lake.max_hours_per_run)
+    assert deployed["window"].sql == sql.window_sql()
