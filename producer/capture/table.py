@@ -196,7 +196,6 @@ class StreamingSwitchProvider(Construct):
             framework_on_event_role=on_event_role,
             framework_complete_and_timeout_role=waiter_role,
             log_group=self.log_group,
-            provider_function_env_encryption=key,
         )
         self.service_token = self.provider.service_token
         self._link_role = False
