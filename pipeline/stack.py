@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, pipelines
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, Stage, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -22,8 +24,13 @@ from pipeline.toolchain import cdk_assets_version, cdk_cli_version, node_runtime
 from producer.stage import ProducerStage
 from shared.access_logs import AccessLogBucket
 from shared.config import AppConfig
+from shared.nag import HIPAA, NIST, PCI, REGULATORY, SERVERLESS, acknowledge, acknowledge_rule, in_packs
 
 CONSUMER_STAGE = "Consumer"
+# The ConfirmPermissionsBroadening step of each stage (its actions: "<id>.Check", then "<id>.Confirm"), and the
+# construct CDK Pipelines puts its shared CodeBuild project and auto-approve Lambda under.
+PERMISSIONS_CHECK = "PermissionsBroadening"
+SECURITY_CHECK_ID = "PipelinesSecurityCheck"
 PRODUCER_STAGE = "Producer"
 # Exactly what the README tells a developer to run: no second recipe to drift.
 SYNTH_COMMANDS = ["make test", "make synth"]
@@ -127,21 +134,32 @@ class PipelineStack(Stack):
         # The smoke test's roles go into the stages before add_stage synthesizes them (pipeline/smoke.py).
         self.smoke = SmokeTest(self.pipeline, cfg, source)
         self.smoke.add_reader(consumer.data_lake)
-        self.pipeline.add_stage(consumer, pre=[nag_gate(CONSUMER_STAGE, source, synth)])
+        # Before each stage deploys: cdk-nag gate, then a human look at any IAM or security-group broadening
+        # (docs/deploying-approvals.md).
+        consumer_gate = nag_gate(CONSUMER_STAGE, source, synth)
+        self.pipeline.add_stage(consumer, pre=[consumer_gate, self._permissions_check(consumer, consumer_gate)])
 
         self.producer_stage = producer = ProducerStage(self, PRODUCER_STAGE, cfg=cfg)
         self.smoke.add_writers(producer.producer)
         producer_gate = nag_gate(PRODUCER_STAGE, source, synth)
+        producer_check = self._permissions_check(producer, producer_gate)
         # Gate first: nobody should be asked to approve what cannot deploy anyway.
-        self.approval.step.add_step_dependency(producer_gate)
-        self.pipeline.add_stage(producer, pre=[producer_gate, self.approval.step], post=self.smoke.post)
-        self.approver_policy = self.approval.approver_policy(self.pipeline_name, PRODUCER_STAGE, self.reports.arns)
-        CfnOutput(self, "ApproverPolicyArn", value=self.approver_policy.managed_policy_arn)
+        self.approval.step.add_step_dependency(producer_check)
+        self.pipeline.add_stage(producer, pre=[producer_gate, producer_check, self.approval.step], post=self.smoke.post)
         CfnOutput(self, "ApprovalTopicArn", value=self.approval.topic.topic_arn)
 
         # Materialize the generated CodePipeline now so its roles can be inspected and report permissions
         # attached to the synth project.
         self.pipeline.build_pipeline()
+        self.security_check = self._pin_security_check()
+        self.approver_policy = self.approval.approver_policy(
+            self.pipeline_name,
+            PRODUCER_STAGE,
+            self.reports.arns,
+            confirmations=[f"{stage}/{PERMISSIONS_CHECK}.Confirm" for stage in (CONSUMER_STAGE, PRODUCER_STAGE)],
+            diff_project=self.security_check,
+        )
+        CfnOutput(self, "ApproverPolicyArn", value=self.approver_policy.managed_policy_arn)
         self._trigger_on_push(cfg)
         self._grant_connection_use(cfg)
         self.asset_projects = self._scope_asset_publishing_roles()
@@ -162,6 +180,96 @@ class PipelineStack(Stack):
             ),
         )
         self.compliance = compliance.apply(self, self.pipeline)
+
+    def _permissions_check(self, stage: Stage, after: pipelines.Step) -> pipelines.Step:
+        """CDK Pipelines' ConfirmPermissionsBroadening: `cdk diff --security-only` of the stage's stacks against
+        what is deployed; a broadening (IAM statements, managed policies, security-group rules) stops at a manual
+        approval, announced on the approval topic; no broadening approves itself through CDK's small Lambda."""
+        check = pipelines.ConfirmPermissionsBroadening(
+            PERMISSIONS_CHECK, stage=stage, notification_topic=self.approval.topic
+        )
+        check.add_step_dependency(after)
+        return check
+
+    def _pin_security_check(self) -> codebuild.Project | None:
+        """The permissions check's CodeBuild project runs `npm install -g aws-cdk` (npm's latest, a 3.x CLI that
+        cannot read this app's cloud assembly) on an unpinned Node: install the CLI package.json pins on the pinned
+        Node instead, as self-mutation does. Returns the project (None without a permissions check)."""
+        found = self.pipeline.node.try_find_child(SECURITY_CHECK_ID)
+        if found is None:
+            return None
+        project = found.node.find_child("CDKSecurityCheck")
+        assert isinstance(project, codebuild.Project)
+        cfn = project.node.default_child
+        assert isinstance(cfn, codebuild.CfnProject)
+        source = self.resolve(cfn.source)
+        # A JSON document rendered as Fn::Join (it names the auto-approve Lambda): edit its first, literal part.
+        parts = source["buildSpec"]["Fn::Join"][1]
+        stock = '"phases": {\n    "build": {\n      "commands": [\n        "npm install -g aws-cdk",\n'
+        install = {
+            "runtime-versions": {"nodejs": node_runtime_version()},
+            "commands": [f"npm install -g aws-cdk@{cdk_cli_version()}"],
+        }
+        pinned = f'"phases": {{\n    "install": {json.dumps(install)},\n    "build": {{\n      "commands": [\n'
+        assert parts[0].count(stock) == 1, "CDK Pipelines' security check buildspec changed: review this patch"
+        parts = [parts[0].replace(stock, pinned), *parts[1:]]
+        cfn.add_property_override("Source.BuildSpec", {"Fn::Join": ["", parts]})
+        cfn.add_property_override("Environment.Image", BUILD_IMAGE.image_id)
+        self._acknowledge_security_check(found, project)
+        return project
+
+    def _acknowledge_security_check(self, check: Construct, project: codebuild.Project) -> None:
+        """The findings on what ConfirmPermissionsBroadening generates: its CodeBuild project (cdk diff) and the Lambda
+        that approves a stage's confirmation when the diff finds no broadening."""
+        approve = check.node.find_child("CDKPipelinesAutoApprove")
+        assert isinstance(approve, lambda_.Function)
+        function = approve.node.default_child
+        assert isinstance(function, lambda_.CfnFunction)
+        # Lambda's default 128 MB would do; the Serverless pack asks for an explicit size.
+        function.memory_size = 256
+        acknowledge(
+            check,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "CDK Pipelines' auto-approve Lambda of the permissions check uses the AWS managed basic execution policy "
+            "to write its own CloudWatch logs; it holds no data, its only other grant is answering approvals of "
+            "pipelines tagged SECURITY_CHECK=ALLOW_APPROVE (this one).",
+        )
+        acknowledge(
+            check,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Generated by CDK Pipelines for the permissions check: the auto-approve Lambda may read pipeline state and "
+            "answer approvals only of pipelines tagged SECURITY_CHECK=ALLOW_APPROVE (aws:ResourceTag condition: this "
+            "pipeline), and the cdk diff project may assume only roles tagged as CDK bootstrap deploy roles "
+            "(iam:ResourceTag/aws-cdk:bootstrap-role condition), which is how cdk diff reads the deployed templates.",
+        )
+        acknowledge(
+            check,
+            f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(function)}.Arn>:*]",
+            "Generated by CDK Pipelines: the cdk diff project may invoke the auto-approve Lambda (its versions and "
+            "aliases are the wildcard) and nothing else of Lambda.",
+        )
+        acknowledge_rule(
+            approve,
+            "CDK Pipelines' auto-approve Lambda calls the public CodePipeline API once per permissions check to "
+            "approve "
+            "a stage whose cdk diff found no broadening; the pipeline has no VPC, and outside one the call needs no "
+            "network path. It is invoked asynchronously by the check's CodeBuild project: if it fails, the stage's "
+            "confirmation simply stays pending for a human (the safe side), so a dead-letter queue would hold "
+            "nothing anyone must replay, and one call per check needs no reserved concurrency. Its log group keeps "
+            "only the approval call's outcome, no data, so it is not worth a key.",
+            *in_packs("LambdaInsideVPC", *REGULATORY),
+            *in_packs("LambdaDLQ", HIPAA, NIST, SERVERLESS),
+            *in_packs("LambdaConcurrency", HIPAA, NIST),
+            *in_packs("CloudWatchLogGroupEncrypted", *REGULATORY),
+            "Serverless-LambdaTracing",
+        )
+        acknowledge_rule(
+            project,
+            "The permissions check's project has no source of its own: CodePipeline hands it the cloud assembly "
+            "artifact (KMS-encrypted) that the Synth step built from the commit fetched through the CodeConnections "
+            "connection; it holds no repository URL or credentials.",
+            *in_packs("CodeBuildProjectSourceRepoUrl", HIPAA, PCI),
+        )
 
     def _trigger_on_push(self, cfg: AppConfig) -> None:
         """An explicit V2 trigger: pushes to the configured branch (and only those) start the pipeline."""

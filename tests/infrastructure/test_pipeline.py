@@ -17,7 +17,7 @@ from aws_cdk.assertions import Template
 
 from pipeline.approval import APPROVAL_STEP
 from pipeline.nag_acks import flatten_reference
-from pipeline.stack import CONSUMER_STAGE, PRODUCER_STAGE
+from pipeline.stack import CONSUMER_STAGE, PERMISSIONS_CHECK, PRODUCER_STAGE
 from pipeline.toolchain import cdk_assets_version, cdk_cli_version, node_runtime_version
 from shared.nag import PACKS
 
@@ -36,9 +36,16 @@ def stages(codepipeline) -> dict[str, list[dict[str, Any]]]:
     return {stage["Name"]: stage["Actions"] for stage in codepipeline["Stages"]}
 
 
+def _joined(value: Any) -> str:
+    """A buildspec as text: a plain string, or an Fn::Join whose references (e.g. a Lambda's name) become 'REF'."""
+    if isinstance(value, str):
+        return value
+    return "".join(part if isinstance(part, str) else "REF" for part in value["Fn::Join"][1])
+
+
 def _build_spec(pipeline: Template, project_id: str) -> dict[str, Any]:
     project = pipeline.find_resources("AWS::CodeBuild::Project")[project_id]
-    return json.loads(project["Properties"]["Source"]["BuildSpec"])
+    return json.loads(_joined(project["Properties"]["Source"]["BuildSpec"]))
 
 
 def _project_of(action: dict[str, Any]) -> str:
@@ -193,7 +200,7 @@ def _all_build_specs(pipeline: Template, outdir: Path) -> dict[str, dict[str, An
     Pipelines writes into the cloud assembly (the asset-publishing project's, named by its Source.BuildSpec)."""
     specs: dict[str, dict[str, Any]] = {}
     for project_id, project in pipeline.find_resources("AWS::CodeBuild::Project").items():
-        text = project["Properties"]["Source"]["BuildSpec"]
+        text = _joined(project["Properties"]["Source"]["BuildSpec"])
         parsed = yaml.safe_load(text) if text.lstrip().startswith("{") else None
         if parsed is None:
             assert (outdir / text).is_file(), f"{project_id} runs {text}, which is not in the cloud assembly"
@@ -356,14 +363,53 @@ def test_nag_gate_runs_before_the_stage_deploys(stages, pipeline: Template, stag
 
 
 def test_approval_sits_between_consumer_and_producer_deployments(stages):
-    assert not [a for a in stages[CONSUMER_STAGE] if a["ActionTypeId"]["Category"] == "Approval"]
     orders = _run_orders(stages[PRODUCER_STAGE])
     approvals = [a for a in stages[PRODUCER_STAGE] if a["ActionTypeId"]["Category"] == "Approval"]
-    assert [a["Name"] for a in approvals] == [APPROVAL_STEP]
+    assert [a["Name"] for a in approvals] == [f"{PERMISSIONS_CHECK}.Confirm", APPROVAL_STEP]
     deploys = [a["Name"] for a in stages[PRODUCER_STAGE] if a["ActionTypeId"]["Category"] == "Deploy"]
     assert deploys and all(orders[APPROVAL_STEP] < orders[d] for d in deploys)
     # The gate answers first: nobody is asked to approve what cannot deploy.
-    assert orders[f"CdkNagGate{PRODUCER_STAGE}"] < orders[APPROVAL_STEP]
+    assert orders[f"CdkNagGate{PRODUCER_STAGE}"] < orders[f"{PERMISSIONS_CHECK}.Check"] < orders[APPROVAL_STEP]
+
+
+@pytest.mark.parametrize("stage", [CONSUMER_STAGE, PRODUCER_STAGE])
+def test_permission_broadening_stops_each_stage_for_a_human(stages, pipeline: Template, stage):
+    # CDK Pipelines' ConfirmPermissionsBroadening: `cdk diff --security-only --fail` of exactly this stage's stacks,
+    # then a manual approval that its Lambda answers only when the diff finds no IAM/security-group broadening.
+    orders = _run_orders(stages[stage])
+    check = next(a for a in stages[stage] if a["Name"] == f"{PERMISSIONS_CHECK}.Check")
+    confirm = next(a for a in stages[stage] if a["Name"] == f"{PERMISSIONS_CHECK}.Confirm")
+    assert confirm["ActionTypeId"]["Category"] == "Approval"
+    deploys = [a["Name"] for a in stages[stage] if a["ActionTypeId"]["Category"] == "Deploy"]
+    assert orders[f"CdkNagGate{stage}"] < orders[check["Name"]] < orders[confirm["Name"]]
+    assert all(orders[confirm["Name"]] < orders[d] for d in deploys)
+    env = {e["name"]: e["value"] for e in json.loads(_joined(check["Configuration"]["EnvironmentVariables"]))}
+    assert env["STAGE_PATH"] == f"Pipeline/{stage}" and env["ACTION_NAME"] == confirm["Name"]
+    assert env["NOTIFICATION_ARN"] == "REF"  # the approval topic (checked below)
+    topic = json.dumps(check["Configuration"]["EnvironmentVariables"])
+    approval = next(a for a in stages[PRODUCER_STAGE] if a["Name"] == APPROVAL_STEP)
+    assert json.dumps(approval["Configuration"]["NotificationArn"]) in topic
+    spec = _build_spec(pipeline, _project_of(check))
+    commands = spec["phases"]["build"]["commands"]
+    assert any("cdk diff -a . --security-only --fail $STAGE_PATH/\\*" in c for c in commands)
+    # The CLI package.json pins (npm's latest, 3.x, cannot read this assembly), on the pinned Node.
+    assert spec["phases"]["install"]["commands"] == [f"npm install -g aws-cdk@{_dev_dependency('aws-cdk')}"]
+    assert spec["phases"]["install"]["runtime-versions"] == {"nodejs": node_runtime_version()}
+    assert not [c for c in commands if "npm install" in c]
+
+
+def test_auto_approve_answers_only_this_pipeline(pipeline: Template, codepipeline):
+    # The Lambda approves a confirmation only on pipelines tagged SECURITY_CHECK=ALLOW_APPROVE: this one.
+    assert {"Key": "SECURITY_CHECK", "Value": "ALLOW_APPROVE"} in codepipeline["Tags"]
+    statements = [
+        s
+        for p in pipeline.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "codepipeline:PutApprovalResult" in _as_list(s["Action"])
+    ]
+    assert statements
+    for s in statements:
+        assert s["Condition"] == {"StringEquals": {"aws:ResourceTag/SECURITY_CHECK": "ALLOW_APPROVE"}}
 
 
 def test_deploy_actions_target_their_accounts(stages, cfg):
@@ -390,12 +436,28 @@ def test_approver_policy_allows_answering_this_approval_only(pipeline: Template,
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     answer = next(s for s in statements if s["Action"] == "codepipeline:PutApprovalResult")
     name = synthesized.pipeline_stack.pipeline_name
-    expected = (
-        f"arn:aws:codepipeline:{cfg.tooling.region}:{cfg.tooling.account}:{name}/{PRODUCER_STAGE}/{APPROVAL_STEP}"
+    arn = f"arn:aws:codepipeline:{cfg.tooling.region}:{cfg.tooling.account}:{name}"
+    # The platform approval and each stage's permissions-broadening confirmation; no other action.
+    assert sorted(answer["Resource"]) == sorted(
+        [
+            f"{arn}/{PRODUCER_STAGE}/{APPROVAL_STEP}",
+            *(f"{arn}/{stage}/{PERMISSIONS_CHECK}.Confirm" for stage in (CONSUMER_STAGE, PRODUCER_STAGE)),
+        ]
     )
-    assert json.dumps(answer["Resource"]).replace('"', "") == expected or answer["Resource"] == expected
+    diff = next(s for s in statements if s.get("Sid") == "ReadThePermissionsDiff")
+    assert sorted(diff["Action"]) == ["codebuild:BatchGetBuilds", "codebuild:ListBuildsForProject"]
+    assert diff["Resource"] == {
+        "Fn::GetAtt": [
+            synthesized.pipeline_stack.get_logical_id(synthesized.pipeline_stack.security_check.node.default_child),
+            "Arn",
+        ]
+    }
+    log = next(s for s in statements if s.get("Sid") == "ReadThePermissionsDiffLog")
+    assert log["Action"] == "logs:GetLogEvents"
     # The one unscoped statement: the console's pipeline list (ListPipelines has no resource-level scoping).
-    unscoped = [s for s in statements if "*" in json.dumps(s["Resource"])]
+    unscoped = [
+        s for s in statements if "*" in json.dumps(s["Resource"]) and s.get("Sid") != "ReadThePermissionsDiffLog"
+    ]
     assert [(s["Action"], s["Resource"]) for s in unscoped] == [("codepipeline:ListPipelines", "*")]
     see = next(s for s in statements if s.get("Sid") == "SeeThePipeline")
     assert "codepipeline:ListPipelineExecutions" in see["Action"]
