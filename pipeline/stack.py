@@ -168,6 +168,7 @@ class PipelineStack(Stack):
         artifacts = self.pipeline.pipeline.artifact_bucket
         self._log_artifact_access(cfg, artifacts)
         replication_buckets = self._log_replication_bucket_access(cfg)
+        self.replication_key_statements = self._name_replication_keys()
         self.acknowledged = acknowledge_generated_wildcards(
             self.pipeline,
             PipelineIds(
@@ -363,11 +364,62 @@ class PipelineStack(Stack):
         names = []
         for support in self.pipeline.pipeline.cross_region_support.values():
             bucket = support.replication_bucket
+            # CodePipeline names the bucket (a generated physical name): a failed first create must delete it so
+            # the retry can create it again; afterwards it is kept like the artifact bucket.
+            cfn = bucket.node.default_child
+            assert isinstance(cfn, s3.CfnBucket)
+            cfn.apply_removal_policy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
             self._log_bucket_access(
                 support.stack, "ReplicationAccessLogs", bucket, cfg.data_lake.access_log_expiration_days
             )
             names.append(str(self.resolve(bucket.bucket_name)))
         return tuple(names)
+
+    def _name_replication_keys(self) -> list[dict[str, Any]]:
+        """CodePipeline grants its service role the KMS actions on '*' for the replication keys of the cross-region
+        support stacks (keys in another stack and region, whose ARNs CDK cannot name here). Each support stack's key
+        has an alias of a name known at synthesis: grant the same actions on the keys of that region and this account
+        that carry one of those aliases (kms:ResourceAliases, documented for keys in the caller's account:
+        https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-resource-aliases),
+        instead of on every key. Returns the new statements (none without a support stack)."""
+        aliases: dict[str, str] = {}
+        for region, support in self.pipeline.pipeline.cross_region_support.items():
+            key = support.replication_bucket.encryption_key
+            if region == self.region or key is None or Stack.of(key).node.path == self.node.path:
+                continue
+            assert isinstance(key, kms.Alias), key
+            aliases[region] = str(self.resolve(key.alias_name))
+        if not aliases:
+            return []
+        role = self.pipeline.pipeline.role
+        policy = role.node.find_child("DefaultPolicy").node.default_child
+        assert isinstance(policy, iam.CfnPolicy)
+        document = self.resolve(policy.policy_document)
+        added: list[dict[str, Any]] = []
+        statements = []
+        for statement in document["Statement"]:
+            resources = statement.get("Resource")
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if not (isinstance(resources, list) and "*" in resources and all(a.startswith("kms:") for a in actions)):
+                statements.append(statement)
+                continue
+            # The statement's other resources (the artifact key) stay as they are.
+            named = [r for r in resources if r != "*"]
+            if named:
+                statements.append({**statement, "Resource": named if len(named) > 1 else named[0]})
+            for region, alias in sorted(aliases.items()):
+                keys = self.format_arn(service="kms", region=region, resource="key", resource_name="*")
+                added.append(
+                    {
+                        **statement,
+                        "Resource": keys,
+                        "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}},
+                    }
+                )
+        assert added, "CodePipeline no longer grants its role KMS on '*' for cross-region keys: review this method"
+        document["Statement"] = statements + added
+        policy.policy_document = document
+        return added
 
     def _log_artifact_access(self, cfg: AppConfig, artifacts: s3.IBucket) -> None:
         """Server access logs for the generated artifact bucket (CDK Pipelines offers no option for it)."""

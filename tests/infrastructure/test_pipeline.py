@@ -525,3 +525,36 @@ def test_cross_region_support_stacks_pass_every_registered_pack(synthesized, cfg
 def test_pipeline_targets_the_tooling_account(synthesized, cfg):
     stack = synthesized.pipeline_stack
     assert (stack.account, stack.region) == (cfg.tooling.account, cfg.tooling.region)
+
+
+def test_cross_region_replication_buckets_are_retained_except_on_create(synthesized, cfg):
+    # CodePipeline names the bucket: a failed first create deletes it (the retry can create it again), a later
+    # deletion keeps it.
+    for support in _supports(synthesized).values():
+        template = json.loads((synthesized.outdir / f"{support.stack.artifact_id}.template.json").read_text())
+        bucket_id = support.stack.get_logical_id(support.replication_bucket.node.default_child)
+        bucket = template["Resources"][bucket_id]
+        assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
+
+
+def test_pipeline_role_uses_kms_keys_it_names(synthesized, pipeline: Template, cfg):
+    # No KMS grant on '*': the artifact key by ARN; each support region's replication key by its alias, within that
+    # region and the tooling account.
+    stack = synthesized.pipeline_stack
+    role_id = stack.get_logical_id(stack.pipeline.pipeline.role.node.default_child)
+    kms = [s for s in _role_statements(pipeline, role_id) if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+    assert kms
+    assert all("*" not in _as_list(s["Resource"]) for s in kms)
+    supports = _supports(synthesized)
+    by_region = {}
+    for s in kms:
+        for resource in _as_list(s["Resource"]):
+            if isinstance(resource, str) and resource.endswith(":key/*"):
+                by_region[resource.split(":")[3]] = s
+    assert set(by_region) == set(supports)
+    for region, support in supports.items():
+        statement = by_region[region]
+        assert statement["Resource"] == f"arn:aws:kms:{region}:{cfg.tooling.account}:key/*"
+        alias = stack.resolve(support.replication_bucket.encryption_key.alias_name)
+        assert statement["Condition"] == {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}}
+        assert alias.startswith("alias/")

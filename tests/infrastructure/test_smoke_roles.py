@@ -116,7 +116,16 @@ def test_pipeline_step_runs_the_smoke_test_after_the_producer_deploys(pipeline: 
     role_id = project["Properties"]["ServiceRole"]["Fn::GetAtt"][0]
     role = pipeline.find_resources("AWS::IAM::Role")[role_id]["Properties"]
     assert role["RoleName"] == naming.tooling(cfg).smoke_step_role
-    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "codebuild.amazonaws.com"}
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "codebuild.amazonaws.com"}
+    # Confused deputy: only CodeBuild acting for this account's smoke project (fixed name, so no reference cycle).
+    name = naming.tooling(cfg).smoke_step_role
+    assert project["Properties"]["Name"] == name
+    where = f"arn:aws:codebuild:{cfg.tooling.region}:{cfg.tooling.account}"
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": cfg.tooling.account},
+        "ArnLike": {"aws:SourceArn": [f"{where}:project/{name}", f"{where}:build/{name}:*"]},
+    }
     policies = pipeline.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}})
     statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
     assume = [s for s in statements if "sts:AssumeRole" in _as_list(s["Action"])]
