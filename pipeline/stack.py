@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, Stage, pipelines
@@ -11,6 +13,7 @@ from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -20,7 +23,7 @@ from pipeline.approval import PlatformApproval
 from pipeline.nag_acks import PipelineIds, acknowledge_generated_wildcards
 from pipeline.reports import ReportGroups
 from pipeline.smoke import SmokeTest
-from pipeline.toolchain import cdk_assets_version, cdk_cli_version, node_runtime_version
+from pipeline.toolchain import cdk_assets_lock, cdk_assets_version, cdk_cli_version, node_runtime_version
 from producer.stage import ProducerStage
 from shared.access_logs import AccessLogBucket
 from shared.config import AppConfig
@@ -31,6 +34,8 @@ CONSUMER_STAGE = "Consumer"
 # construct CDK Pipelines puts its shared CodeBuild project and auto-approve Lambda under.
 PERMISSIONS_CHECK = "PermissionsBroadening"
 SECURITY_CHECK_ID = "PipelinesSecurityCheck"
+# Where the asset projects find cdk-assets' lock file in the cloud assembly (see _install_cdk_assets_from_lock).
+CDK_ASSETS_TOOL_DIR = "cdk-assets-tool"
 PRODUCER_STAGE = "Producer"
 # Exactly what the README tells a developer to run: no second recipe to drift.
 SYNTH_COMMANDS = ["make test", "make synth"]
@@ -151,7 +156,7 @@ class PipelineStack(Stack):
         # Materialize the generated CodePipeline now so its roles can be inspected and report permissions
         # attached to the synth project.
         self.pipeline.build_pipeline()
-        self.security_check = self._pin_security_check()
+        self.security_check = self._pin_security_check(cfg, notification_key)
         self.approver_policy = self.approval.approver_policy(
             self.pipeline_name,
             PRODUCER_STAGE,
@@ -163,6 +168,7 @@ class PipelineStack(Stack):
         self._trigger_on_push(cfg)
         self._grant_connection_use(cfg)
         self.asset_projects = self._scope_asset_publishing_roles()
+        self._install_cdk_assets_from_lock(self.asset_projects)
         self.reports.tests.grant_write(self.pipeline.synth_project)
         self.reports.nag.grant_write(self.pipeline.synth_project)
         artifacts = self.pipeline.pipeline.artifact_bucket
@@ -192,7 +198,7 @@ class PipelineStack(Stack):
         check.add_step_dependency(after)
         return check
 
-    def _pin_security_check(self) -> codebuild.Project | None:
+    def _pin_security_check(self, cfg: AppConfig, key: kms.Key) -> codebuild.Project | None:
         """The permissions check's CodeBuild project runs `npm install -g aws-cdk` (npm's latest, a 3.x CLI that
         cannot read this app's cloud assembly) on an unpinned Node: install the CLI package.json pins on the pinned
         Node instead, as self-mutation does. Returns the project (None without a permissions check)."""
@@ -216,8 +222,50 @@ class PipelineStack(Stack):
         parts = [parts[0].replace(stock, pinned), *parts[1:]]
         cfn.add_property_override("Source.BuildSpec", {"Fn::Join": ["", parts]})
         cfn.add_property_override("Environment.Image", BUILD_IMAGE.image_id)
+        self._log_auto_approve(cfg, found, key)
         self._acknowledge_security_check(found, project)
         return project
+
+    def _log_auto_approve(self, cfg: AppConfig, check: Construct, key: kms.Key) -> None:
+        """The auto-approve Lambda comes with an unencrypted /aws/lambda/<name> group: log it instead to a retained
+        group encrypted with the pipeline's notification key. The group has a fixed name so that the key policy can
+        name it (a reference to a group that refers to the key would be a cycle)."""
+        approve = check.node.find_child("CDKPipelinesAutoApprove")
+        assert isinstance(approve, lambda_.Function)
+        assert approve.node.try_remove_child("LogGroup"), "CDK's auto-approve Lambda no longer has its own log group"
+        name = f"/{cfg.prefix}/pipeline/permissions-check-auto-approve"
+        group = logs.LogGroup(
+            check,
+            "AutoApproveLogs",
+            log_group_name=name,
+            encryption_key=key,
+            retention=logs.RetentionDays.ONE_YEAR,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+        )
+        # CloudWatch Logs encrypts with the key only where its key policy lets the service use it for this group:
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsForTheAutoApproveGroup",
+                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnEquals": {
+                        "kms:EncryptionContext:aws:logs:arn": self.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                            resource_name=name,
+                        )
+                    }
+                },
+            )
+        )
+        function = approve.node.default_child
+        assert isinstance(function, lambda_.CfnFunction)
+        function.add_property_override("LoggingConfig", {"LogGroup": group.log_group_name})
+        function.add_resource_dependency(group.node.default_child)
 
     def _acknowledge_security_check(self, check: Construct, project: codebuild.Project) -> None:
         """The findings on what ConfirmPermissionsBroadening generates: its CodeBuild project (cdk diff) and the Lambda
@@ -256,12 +304,10 @@ class PipelineStack(Stack):
             "a stage whose cdk diff found no broadening; the pipeline has no VPC, and outside one the call needs no "
             "network path. It is invoked asynchronously by the check's CodeBuild project: if it fails, the stage's "
             "confirmation simply stays pending for a human (the safe side), so a dead-letter queue would hold "
-            "nothing anyone must replay, and one call per check needs no reserved concurrency. Its log group keeps "
-            "only the approval call's outcome, no data, so it is not worth a key.",
+            "nothing anyone must replay, and one call per check needs no reserved concurrency.",
             *in_packs("LambdaInsideVPC", *REGULATORY),
             *in_packs("LambdaDLQ", HIPAA, NIST, SERVERLESS),
             *in_packs("LambdaConcurrency", HIPAA, NIST),
-            *in_packs("CloudWatchLogGroupEncrypted", *REGULATORY),
             "Serverless-LambdaTracing",
         )
         acknowledge_rule(
@@ -326,6 +372,31 @@ class PipelineStack(Stack):
             document["Statement"] = [self._own_project_resources(s, own) for s in document["Statement"]]
             policy.policy_document = document
         return projects
+
+    def _install_cdk_assets_from_lock(self, projects: list[codebuild.Project]) -> None:
+        """CDK Pipelines' asset projects run `npm install -g cdk-assets@<version>`: the tool is pinned, its dependencies
+        float. Their buildspec is a file CDK Pipelines has just written into the cloud assembly (their only input):
+        put the committed lock file there too and make the buildspec `npm ci` it and run that cdk-assets."""
+        outdir = Path(Stage.of(self).outdir)
+        lock_dir = cdk_assets_lock()
+        target = outdir / CDK_ASSETS_TOOL_DIR
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(lock_dir / name, target / name)
+        stock = f"npm install -g cdk-assets@{cdk_assets_version()}"
+        for project in projects:
+            cfn = project.node.default_child
+            assert isinstance(cfn, codebuild.CfnProject)
+            path = outdir / self.resolve(cfn.source)["buildSpec"]
+            spec = json.loads(path.read_text())
+            install = spec["phases"]["install"]
+            assert install["commands"] == [stock], install["commands"]  # what CDK Pipelines 2.275 writes
+            install["commands"] = [f"npm ci --prefix {CDK_ASSETS_TOOL_DIR} --ignore-scripts --no-audit --no-fund"]
+            build = spec["phases"]["build"]["commands"]
+            assert all(c.startswith("cdk-assets ") for c in build), build
+            tool = f"{CDK_ASSETS_TOOL_DIR}/node_modules/.bin/cdk-assets"
+            spec["phases"]["build"]["commands"] = [tool + c.removeprefix("cdk-assets") for c in build]
+            path.write_text(json.dumps(spec, indent=2))
 
     def _own_project_resources(self, statement: dict[str, Any], projects: list[codebuild.Project]) -> dict[str, Any]:
         """The statement with an account-wide CodeBuild resource replaced by the same resource of ``projects`` only

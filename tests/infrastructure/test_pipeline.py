@@ -17,7 +17,7 @@ from aws_cdk.assertions import Template
 
 from pipeline.approval import APPROVAL_STEP
 from pipeline.nag_acks import flatten_reference
-from pipeline.stack import CONSUMER_STAGE, PERMISSIONS_CHECK, PRODUCER_STAGE
+from pipeline.stack import CDK_ASSETS_TOOL_DIR, CONSUMER_STAGE, PERMISSIONS_CHECK, PRODUCER_STAGE
 from pipeline.toolchain import cdk_assets_version, cdk_cli_version, node_runtime_version
 from shared.nag import PACKS
 
@@ -277,8 +277,26 @@ def test_asset_publishing_installs_the_pinned_cdk_assets_on_the_pinned_node(stag
     name = pipeline.find_resources("AWS::CodeBuild::Project")[project_id]["Properties"]["Source"]["BuildSpec"]
     spec = yaml.safe_load((synthesized.outdir / name).read_text())
     assert cdk_assets_version() == _dev_dependency("cdk-assets")
-    assert spec["phases"]["install"]["commands"] == [f"npm install -g cdk-assets@{_dev_dependency('cdk-assets')}"]
+    # `npm ci` of the committed lock file that CDK's asset step finds in the cloud assembly: every transitive
+    # dependency pinned by integrity, none floating; then that cdk-assets, not a global one.
+    assert spec["phases"]["install"]["commands"] == [
+        f"npm ci --prefix {CDK_ASSETS_TOOL_DIR} --ignore-scripts --no-audit --no-fund"
+    ]
     assert spec["phases"]["install"]["runtime-versions"] == {"nodejs": node_runtime_version()}
+    build = spec["phases"]["build"]["commands"]
+    assert build and all(c.startswith(f"{CDK_ASSETS_TOOL_DIR}/node_modules/.bin/cdk-assets --path ") for c in build)
+    shipped = synthesized.outdir / CDK_ASSETS_TOOL_DIR
+    for name in ("package.json", "package-lock.json"):
+        assert (shipped / name).read_text() == (ROOT / "pipeline" / "cdk_assets" / name).read_text()
+    lock = json.loads((shipped / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/cdk-assets"]["version"] == _dev_dependency("cdk-assets")
+    # Every package in the lock is pinned by version and integrity (bundled ones ship inside their parent).
+    unpinned = [
+        name
+        for name, package in lock["packages"].items()
+        if name and not package.get("inBundle") and not (package.get("version") and package.get("integrity"))
+    ]
+    assert unpinned == []
 
 
 def test_the_pinned_cdk_assets_reads_every_manifest_the_pipeline_publishes(stages, pipeline: Template, synthesized):
@@ -558,3 +576,17 @@ def test_pipeline_role_uses_kms_keys_it_names(synthesized, pipeline: Template, c
         alias = stack.resolve(support.replication_bucket.encryption_key.alias_name)
         assert statement["Condition"] == {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}}
         assert alias.startswith("alias/")
+
+
+def test_cdk_assets_lock_must_pin_the_version_package_json_pins(tmp_path):
+    from pipeline.toolchain import CDK_ASSETS_LOCK_DIR, PACKAGE_JSON, cdk_assets_lock
+
+    assert cdk_assets_lock() == CDK_ASSETS_LOCK_DIR
+    lock_dir = tmp_path / "lock"
+    lock_dir.mkdir()
+    (lock_dir / "package.json").write_text(json.dumps({"dependencies": {"cdk-assets": "3.3.0"}}))
+    (lock_dir / "package-lock.json").write_text(
+        json.dumps({"packages": {"node_modules/cdk-assets": {"version": "3.3.0"}}})
+    )
+    with pytest.raises(ValueError, match=r"cdk-assets = '3\.3\.0' \(package\.json\), '3\.3\.0' \(package-lock\.json\)"):
+        cdk_assets_lock(PACKAGE_JSON, lock_dir)
