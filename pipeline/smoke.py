@@ -100,7 +100,7 @@ class SmokeTest:
                 data_lake,
                 "SmokeReader",
                 lake=naming.lake(self.cfg),
-                tables=[naming.table(self.cfg, spec) for spec in self.tables],
+                tables=[(naming.table(self.cfg, spec), spec.partition_key) for spec in self.tables],
                 key=data_lake.key,
                 trusted=self.trusted,
             )
