@@ -5,9 +5,10 @@ Why a probe: Athena reads with the caller's S3 permissions, and S3 grants by key
 allowed to read a table's objects can read every item in them. The probe (``lambdas/smoke_probe/handler.py``) reads
 ``data/<table>/`` itself and returns only the lines whose partition key is the smoke test's own key (a value starting
 with ``naming.SMOKE_KEY_PREFIX``; it refuses any other), and runs ``SELECT * FROM <view> LIMIT 0`` on each of the
-table's views through the workgroup, returning Athena's outcome. What the tooling account can read of B afterwards:
-the smoke items' own change lines, the names of the objects holding them, and whether each view compiles (with
-Athena's error message if not); no object, no query result, no other item.
+table's views, and each named query wrapped the same way, through the workgroup, returning Athena's outcome. What
+the tooling account can read of B afterwards: the smoke items' own change lines, the names of the objects holding
+them, and whether each view and named query compiles (with Athena's error message if not); no object, no query
+result, no other item.
 
 The probe is named like the reader role (``LakeNames.smoke_reader_role``): the only principal allowed to invoke it,
 so both names come from one place. Whom the reader role trusts is decided by ``pipeline/smoke.py``.
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -50,6 +52,16 @@ def views_of(stack: Stack, names: TableNames) -> list[str]:
     return [view for view in wanted if view in defined]
 
 
+def named_queries_of(stack: Stack, names: TableNames) -> list[str]:
+    """The names of the table's named (saved) queries that ``stack`` defines (consumer/workgroup.py names them
+    "<glue table>: ...")."""
+    return sorted(
+        str(node.name)
+        for node in stack.node.find_all()
+        if isinstance(node, athena.CfnNamedQuery) and str(node.name).startswith(f"{names.glue_table}: ")
+    )
+
+
 class SmokeReaderRole(Construct):
     """``tables``: each smoke-tested table's names and its partition-key attribute."""
 
@@ -71,6 +83,7 @@ class SmokeReaderRole(Construct):
                 "root": names.root(naming.DATA),
                 "column": top_level_column(partition_key),
                 "views": views_of(stack, names),
+                "queries": named_queries_of(stack, names),
             }
             for names, partition_key in tables
         }
@@ -170,7 +183,14 @@ class SmokeReaderRole(Construct):
                 ),
                 iam.PolicyStatement(
                     sid="RunViewQueriesInTheWorkgroup",
-                    actions=["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:StopQueryExecution"],
+                    actions=[
+                        "athena:StartQueryExecution",
+                        "athena:GetQueryExecution",
+                        "athena:StopQueryExecution",
+                        # The named queries' SQL, read from the workgroup by name.
+                        "athena:ListNamedQueries",
+                        "athena:BatchGetNamedQuery",
+                    ],
                     resources=[
                         stack.format_arn(
                             service="athena", region=lake.region, resource="workgroup", resource_name=lake.workgroup

@@ -172,15 +172,16 @@ def collect_via_probe(reader: Any, lake_names: LakeNames, run: TableRun, since: 
 
 
 def check_views(reader: Any, lake_names: LakeNames, run: TableRun) -> str | None:
-    """The first view of the table that does not run through the workgroup, with Athena's message; None if all run.
-    The probe runs ``SELECT * FROM <view> LIMIT 0`` for each view the consumer stack defines."""
+    """The views and named queries of the table that do not run through the workgroup, with Athena's messages; None
+    if all run. The probe runs ``SELECT * FROM <view> LIMIT 0`` for each view the consumer stack defines and each
+    named query wrapped the same way (parameters set)."""
     body = _probe(reader, lake_names, {"action": "views", "table": run.names.key})
-    views = body.get("views", {})
-    if not views:
+    checks = body.get("checks", {})
+    if not checks:
         return "the smoke probe knows no view of this table"
-    failed = {view: reason for view, reason in views.items() if reason}
+    failed = {what: reason for what, reason in checks.items() if reason}
     if failed:
-        return "; ".join(f"view {view} does not run: {reason}" for view, reason in sorted(failed.items()))
+        return "; ".join(f"{what} does not run: {reason}" for what, reason in sorted(failed.items()))
     return None
 
 

@@ -6,11 +6,12 @@ of B's lake; it answers two questions without handing out any other item's data.
   with the smoke key prefix: only the smoke test's own items can be asked for. Returns the matching lines (as text)
   and the keys of the objects holding them.
 - ``{"action": "views", "table": t}``: runs ``SELECT * FROM <view> LIMIT 0`` for each of the table's views through the
-  lake workgroup (Athena compiles the view, which proves its stored definition, without returning rows) and returns
-  each view's outcome: "" when it ran, else Athena's state and reason.
+  lake workgroup (Athena compiles the view, which proves its stored definition, without returning rows), and each of
+  the table's named queries as ``SELECT * FROM (<query>) LIMIT 0`` with its parameters set; returns each one's
+  outcome (``{"checks": {"view <v>" | "named query '<n>'": ...}}``): "" when it ran, else Athena's state and reason.
 
 Configuration (environment, set by consumer/smoke.py): BUCKET, DATABASE, WORKGROUP, SMOKE_PREFIX and TABLES, a JSON
-object ``{table: {"root": "data/<table>/", "column": <partition-key column>, "views": [...]}}``.
+object ``{table: {"root": "data/<table>/", "column": <partition-key column>, "views": [...], "queries": [...]}}``.
 Standard library and boto3 only.
 """
 
@@ -69,7 +70,10 @@ def handle(event: dict[str, Any], context: Any, config: dict[str, Any], *, s3: A
     if event.get("action") == "find":
         return find(s3, config, table, event)
     if event.get("action") == "views":
-        return {"views": {view: run_view(athena, config, view, context) for view in table["views"]}}
+        checks = {f"view {view}": run_view(athena, config, view, context) for view in table["views"]}
+        for name, sql in named_queries(athena, config, table.get("queries", [])).items():
+            checks[f"named query {name!r}"] = run_named_query(athena, config, sql, context)
+        return {"checks": checks}
     raise Refused(f"unknown action {event.get('action')!r}: 'find' or 'views'")
 
 
@@ -118,15 +122,66 @@ def _matching(s3: Any, bucket: str, key: str, column: str, value: str) -> list[s
     return found
 
 
+def named_queries(athena: Any, config: dict[str, Any], names: list[str]) -> dict[str, str]:
+    """The SQL of the workgroup's named queries called ``names`` (a missing one maps to "")."""
+    found: dict[str, str] = dict.fromkeys(names, "")
+    if not names:
+        return found
+    ids: list[str] = []
+    for page in athena.get_paginator("list_named_queries").paginate(WorkGroup=config["workgroup"]):
+        ids += page.get("NamedQueryIds", [])
+    for start in range(0, len(ids), 50):  # BatchGetNamedQuery takes up to 50 ids
+        for query in athena.batch_get_named_query(NamedQueryIds=ids[start : start + 50]).get("NamedQueries", []):
+            if query.get("Name") in found:
+                found[query["Name"]] = query.get("QueryString", "")
+    return found
+
+
+def parameter_count(sql: str) -> int:
+    """The ``?`` placeholders of ``sql`` outside comments and string literals."""
+    count, index, quote = 0, 0, ""
+    while index < len(sql):
+        char = sql[index]
+        if quote:
+            if char == quote:
+                quote = ""
+        elif sql.startswith("--", index):
+            newline = sql.find("\n", index)
+            index = len(sql) if newline < 0 else newline
+            continue
+        elif char in "'\"":
+            quote = char
+        elif char == "?":
+            count += 1
+        index += 1
+    return count
+
+
+def run_named_query(athena: Any, config: dict[str, Any], sql: str, context: Any) -> str:
+    """Empty when the named query, wrapped in ``SELECT * FROM (...) LIMIT 0``, runs with every parameter set to the
+    current hour as text (a value every parameter of this project's queries accepts: hour bounds and key texts)."""
+    if not sql:
+        return "not found in the workgroup"
+    hour = f"'{datetime.now(UTC):%Y-%m-%dT%H}'"
+    parameters = [hour] * parameter_count(sql)
+    return _run(athena, config, f"SELECT * FROM (\n{sql}\n) LIMIT 0", parameters, context)
+
+
 def run_view(athena: Any, config: dict[str, Any], view: str, context: Any) -> str:
-    """ "" when ``SELECT * FROM view LIMIT 0`` succeeds in the workgroup, else Athena's state and reason."""
-    query = f'SELECT * FROM "{config["database"]}"."{view}" LIMIT 0'
+    """Empty when ``SELECT * FROM view LIMIT 0`` succeeds in the workgroup, else Athena's state and reason."""
+    return _run(athena, config, f'SELECT * FROM "{config["database"]}"."{view}" LIMIT 0', [], context)
+
+
+def _run(athena: Any, config: dict[str, Any], query: str, parameters: list[str], context: Any) -> str:
+    request: dict[str, Any] = {
+        "QueryString": query,
+        "WorkGroup": config["workgroup"],
+        "QueryExecutionContext": {"Database": config["database"]},
+    }
+    if parameters:
+        request["ExecutionParameters"] = parameters
     try:
-        started = athena.start_query_execution(
-            QueryString=query,
-            WorkGroup=config["workgroup"],
-            QueryExecutionContext={"Database": config["database"]},
-        )
+        started = athena.start_query_execution(**request)
     except Exception as error:  # Athena refused to start it (a botocore ClientError): this view's outcome
         return f"not started: {error}"
     query_id = started["QueryExecutionId"]

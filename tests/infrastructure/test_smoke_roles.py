@@ -102,6 +102,7 @@ def test_reader_role_may_only_invoke_the_probe(consumer: Template, cfg):
 
 
 def test_probe_knows_each_smoke_table_its_key_column_and_its_views(consumer: Template, cfg):
+    from lambdas.smoke_probe.handler import parameter_count
     from lambdas.transform.flatten import top_level_column
 
     lake = naming.lake(cfg)
@@ -121,11 +122,22 @@ def test_probe_knows_each_smoke_table_its_key_column_and_its_views(consumer: Tem
     for spec in smoke_tables(cfg):
         names = naming.table(cfg, spec)
         wanted = [names.history_view, names.current_view, names.raw_history_view, names.raw_current_view]
+        queries = {
+            r["Properties"]["Name"]: r["Properties"]["QueryString"]
+            for r in consumer.find_resources("AWS::Athena::NamedQuery").values()
+            if r["Properties"]["Name"].startswith(f"{names.glue_table}: ")
+        }
         expected[names.key] = {
             "root": names.root(naming.DATA),
             "column": top_level_column(spec.partition_key),
             "views": [view for view in wanted if view in views],
+            "queries": sorted(queries),
         }
+        # The probe sets each placeholder, and finds them all: the item's key columns, none, or the two window
+        # bounds twice (consumer/queries.py).
+        counts = {name.split(": ", 1)[1]: parameter_count(sql) for name, sql in queries.items()}
+        keys = 1 + bool(spec.sort_key)
+        assert counts == {"one item's history": keys, "current state": 0, "changes per hour": 4}
         # History and current state at least: every view the smoke step queries exists in the stack.
         assert {names.history_view, names.current_view} <= set(expected[names.key]["views"])
     assert tables == expected

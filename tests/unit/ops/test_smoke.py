@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,8 @@ from tests import configs
 from .conftest import write_cdk_json
 from .lake_fakes import FakeDelivery, create_bucket, create_table
 
+NAMED = "orders: changes per hour"
+
 
 class FakeAthena:
     """Athena for the probe: every query succeeds unless its view is in ``failures`` (view -> Athena's reason)."""
@@ -32,17 +35,30 @@ class FakeAthena:
     def __init__(self) -> None:
         self.failures: dict[str, str] = {}
         self.queries: list[tuple[str, str]] = []
+        self.parameters: list[list[str]] = []
+        # The workgroup's named queries: one with a parameter, a '?' in a comment and one in a string literal.
+        self.named = {NAMED: "-- Parameters: hour?\nSELECT * FROM t WHERE h >= ? AND note <> 'why?'"}
 
-    def start_query_execution(self, QueryString: str, WorkGroup: str, QueryExecutionContext: dict[str, str]):
+    def start_query_execution(self, QueryString: str, WorkGroup: str, QueryExecutionContext: dict[str, str], **more):
         self.queries.append((QueryString, WorkGroup))
+        self.parameters.append(more.get("ExecutionParameters", []))
         return {"QueryExecutionId": str(len(self.queries))}
 
     def get_query_execution(self, QueryExecutionId: str):
         query = self.queries[int(QueryExecutionId) - 1][0]
-        view = query.split('"."')[1].split('"')[0]
+        view = query.split('"."')[1].split('"')[0] if '"."' in query else ""
         if view in self.failures:
             return {"QueryExecution": {"Status": {"State": "FAILED", "StateChangeReason": self.failures[view]}}}
         return {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}}
+
+    def get_paginator(self, name: str):
+        assert name == "list_named_queries"
+        ids = [str(i) for i in range(len(self.named))]
+        return type("Pages", (), {"paginate": staticmethod(lambda WorkGroup: [{"NamedQueryIds": ids}])})()
+
+    def batch_get_named_query(self, NamedQueryIds: list[str]):
+        items = list(self.named.items())
+        return {"NamedQueries": [{"Name": items[int(i)][0], "QueryString": items[int(i)][1]} for i in NamedQueryIds]}
 
 
 def probe_config(cfg) -> dict[str, Any]:
@@ -58,6 +74,7 @@ def probe_config(cfg) -> dict[str, Any]:
                 "root": names.root(naming.DATA),
                 "column": top_level_column(spec.partition_key),
                 "views": [names.history_view, names.current_view],
+                "queries": [NAMED] if names.key == "orders" else [],
             }
             for spec, names in naming.tables(cfg)
         },
@@ -272,10 +289,15 @@ def test_pipeline_reads_through_the_probe_and_compiles_every_view(runner, tmp_pa
     # Only ever the smoke item's own key.
     assert finds and all(event["value"].startswith(naming.SMOKE_KEY_PREFIX) for event in finds)
     queries = [query for query, _ in fake_probe.athena.queries]
+    named = fake_probe.athena.named[NAMED]
     assert queries == [
-        f'SELECT * FROM "{lake_names.database}"."{view}" LIMIT 0' for view in (names.history_view, names.current_view)
+        *(f'SELECT * FROM "{lake_names.database}"."{v}" LIMIT 0' for v in (names.history_view, names.current_view)),
+        f"SELECT * FROM (\n{named}\n) LIMIT 0",
     ]
     assert {workgroup for _, workgroup in fake_probe.athena.queries} == {lake_names.workgroup}
+    # One parameter (the '?' in the comment and in the string literal are not placeholders): the hour, as text.
+    (hour,) = fake_probe.athena.parameters[-1]
+    assert re.fullmatch(r"'\d{4}-\d{2}-\d{2}T\d{2}'", hour)
 
 
 def test_a_view_athena_cannot_run_fails_with_athenas_message(runner, tmp_path, clock, fake_probe):
