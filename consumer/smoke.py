@@ -113,9 +113,9 @@ class SmokeReaderRole(Construct):
         self.probe_role = iam.Role(
             self,
             "ProbeRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": lake.account}}
-            ),
+            # No aws:SourceAccount/SourceArn here: Lambda does not document them for assuming an execution role, and
+            # only this stack's function can be given this role (iam:PassRole in B).
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="ddb-lake smoke probe: reads the smoke tables' data/ objects and compiles their views in B",
         )
         iam.ManagedPolicy(self, "ProbePolicy", document=self._probe_policy(stack, lake, key), roles=[self.probe_role])
