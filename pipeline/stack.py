@@ -10,6 +10,7 @@ from typing import Any
 from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, Stage, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codepipeline_actions as codepipeline_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -33,6 +34,8 @@ CONSUMER_STAGE = "Consumer"
 # The ConfirmPermissionsBroadening step of each stage (its actions: "<id>.Check", then "<id>.Confirm"), and the
 # construct CDK Pipelines puts its shared CodeBuild project and auto-approve Lambda under.
 PERMISSIONS_CHECK = "PermissionsBroadening"
+# The stage that checks the pipeline's own changes the same way, right before its self-mutation.
+PIPELINE_CHANGES = "PipelineChanges"
 SECURITY_CHECK_ID = "PipelinesSecurityCheck"
 # Where the asset projects find cdk-assets' lock file in the cloud assembly (see _install_cdk_assets_from_lock).
 CDK_ASSETS_TOOL_DIR = "cdk-assets-tool"
@@ -157,11 +160,15 @@ class PipelineStack(Stack):
         # attached to the synth project.
         self.pipeline.build_pipeline()
         self.security_check = self._pin_security_check(cfg, notification_key)
+        if self.security_check is not None:
+            self._check_pipeline_changes(self.security_check)
         self.approver_policy = self.approval.approver_policy(
             self.pipeline_name,
             PRODUCER_STAGE,
             self.reports.arns,
-            confirmations=[f"{stage}/{PERMISSIONS_CHECK}.Confirm" for stage in (CONSUMER_STAGE, PRODUCER_STAGE)],
+            confirmations=[
+                f"{stage}/{PERMISSIONS_CHECK}.Confirm" for stage in (PIPELINE_CHANGES, CONSUMER_STAGE, PRODUCER_STAGE)
+            ],
             diff_project=self.security_check,
         )
         CfnOutput(self, "ApproverPolicyArn", value=self.approver_policy.managed_policy_arn)
@@ -219,12 +226,57 @@ class PipelineStack(Stack):
         }
         pinned = f'"phases": {{\n    "install": {json.dumps(install)},\n    "build": {{\n      "commands": [\n'
         assert parts[0].count(stock) == 1, "CDK Pipelines' security check buildspec changed: review this patch"
-        parts = [parts[0].replace(stock, pinned), *parts[1:]]
+        # The pipeline's own check (_check_pipeline_changes) names its stacks in STACKS; a stage's check keeps
+        # CDK's `<stage path>/*` (quoted: no shell globbing).
+        selector = "--security-only --fail $STAGE_PATH/\\\\*"
+        assert parts[0].count(selector) == 1, "CDK Pipelines' cdk diff command changed: review this patch"
+        parts = [
+            parts[0].replace(stock, pinned).replace(selector, '--security-only --fail ${STACKS:-\\"$STAGE_PATH/*\\"}'),
+            *parts[1:],
+        ]
         cfn.add_property_override("Source.BuildSpec", {"Fn::Join": ["", parts]})
         cfn.add_property_override("Environment.Image", BUILD_IMAGE.image_id)
         self._log_auto_approve(cfg, found, key)
         self._acknowledge_security_check(found, project)
         return project
+
+    def _check_pipeline_changes(self, project: codebuild.Project) -> None:
+        """The same permissions check for the pipeline's own stacks, in a stage of its own right before self-mutation
+        (CDK Pipelines offers no step before it): `cdk diff --security-only` of the pipeline stack and its
+        cross-region support stacks, then a confirmation the auto-approve Lambda answers when nothing broadens."""
+        generated = self.pipeline.pipeline
+        update = next(stage for stage in generated.stages if stage.stage_name == "UpdatePipeline")
+        assembly = update.actions[0].action_properties.inputs[0]
+        supports = sorted(s.stack.node.path for r, s in generated.cross_region_support.items() if r != self.region)
+        stacks = [self.node.path, *supports]
+        namespace = "PipelineChangesCheck"
+        check = codepipeline_actions.CodeBuildAction(
+            action_name=f"{PERMISSIONS_CHECK}.Check",
+            project=project,
+            input=assembly,
+            run_order=1,
+            variables_namespace=namespace,
+            environment_variables={
+                "STACKS": codebuild.BuildEnvironmentVariable(value=" ".join(stacks)),
+                "STAGE_NAME": codebuild.BuildEnvironmentVariable(value=PIPELINE_CHANGES),
+                "ACTION_NAME": codebuild.BuildEnvironmentVariable(value=f"{PERMISSIONS_CHECK}.Confirm"),
+                "NOTIFICATION_ARN": codebuild.BuildEnvironmentVariable(value=self.approval.topic.topic_arn),
+                "NOTIFICATION_SUBJECT": codebuild.BuildEnvironmentVariable(
+                    value=f"Confirm permission broadening in {PIPELINE_CHANGES}"
+                ),
+            },
+        )
+        confirm = codepipeline_actions.ManualApprovalAction(
+            action_name=f"{PERMISSIONS_CHECK}.Confirm",
+            run_order=2,
+            additional_information=f"#{{{namespace}.MESSAGE}}",
+            external_entity_link=f"#{{{namespace}.LINK}}",
+        )
+        generated.add_stage(
+            stage_name=PIPELINE_CHANGES,
+            actions=[check, confirm],
+            placement=codepipeline.StagePlacement(right_before=update),
+        )
 
     def _log_auto_approve(self, cfg: AppConfig, check: Construct, key: kms.Key) -> None:
         """The auto-approve Lambda comes with an unencrypted /aws/lambda/<name> group: log it instead to a retained

@@ -17,7 +17,13 @@ from aws_cdk.assertions import Template
 
 from pipeline.approval import APPROVAL_STEP
 from pipeline.nag_acks import flatten_reference
-from pipeline.stack import CDK_ASSETS_TOOL_DIR, CONSUMER_STAGE, PERMISSIONS_CHECK, PRODUCER_STAGE
+from pipeline.stack import (
+    CDK_ASSETS_TOOL_DIR,
+    CONSUMER_STAGE,
+    PERMISSIONS_CHECK,
+    PIPELINE_CHANGES,
+    PRODUCER_STAGE,
+)
 from pipeline.toolchain import cdk_assets_version, cdk_cli_version, node_runtime_version
 from shared.nag import PACKS
 
@@ -126,7 +132,8 @@ def test_push_to_branch_triggers_the_pipeline(codepipeline, stages, cfg):
 
 def test_stage_order(codepipeline):
     names = [stage["Name"] for stage in codepipeline["Stages"]]
-    assert names[:3] == ["Source", "Build", "UpdatePipeline"]
+    # The pipeline's own permission changes are confirmed right before it mutates itself.
+    assert names[:4] == ["Source", "Build", PIPELINE_CHANGES, "UpdatePipeline"]
     assert names.index(CONSUMER_STAGE) < names.index(PRODUCER_STAGE)
     assert names[-2:] == [CONSUMER_STAGE, PRODUCER_STAGE]
 
@@ -409,11 +416,36 @@ def test_permission_broadening_stops_each_stage_for_a_human(stages, pipeline: Te
     assert json.dumps(approval["Configuration"]["NotificationArn"]) in topic
     spec = _build_spec(pipeline, _project_of(check))
     commands = spec["phases"]["build"]["commands"]
-    assert any("cdk diff -a . --security-only --fail $STAGE_PATH/\\*" in c for c in commands)
+    assert any('cdk diff -a . --security-only --fail ${STACKS:-"$STAGE_PATH/*"};' in c for c in commands)
     # The CLI package.json pins (npm's latest, 3.x, cannot read this assembly), on the pinned Node.
     assert spec["phases"]["install"]["commands"] == [f"npm install -g aws-cdk@{_dev_dependency('aws-cdk')}"]
     assert spec["phases"]["install"]["runtime-versions"] == {"nodejs": node_runtime_version()}
     assert not [c for c in commands if "npm install" in c]
+
+
+def test_pipeline_changes_are_checked_before_self_mutation(stages, pipeline: Template, synthesized):
+    # The same check for the pipeline stack and its cross-region support stacks (whatever self-mutation deploys),
+    # with the same auto-approval and notification, in a stage right before UpdatePipeline.
+    check, confirm = stages[PIPELINE_CHANGES]
+    assert (check["Name"], check["RunOrder"]) == (f"{PERMISSIONS_CHECK}.Check", 1)
+    assert (confirm["Name"], confirm["RunOrder"], confirm["ActionTypeId"]["Category"]) == (
+        f"{PERMISSIONS_CHECK}.Confirm",
+        2,
+        "Approval",
+    )
+    (mutate,) = stages["UpdatePipeline"]
+    assert check["InputArtifacts"] == mutate["InputArtifacts"]  # the cloud assembly self-mutation deploys
+    stack = synthesized.pipeline_stack
+    supports = sorted(s.stack.node.path for s in _supports(synthesized).values())
+    env = {e["name"]: e["value"] for e in json.loads(_joined(check["Configuration"]["EnvironmentVariables"]))}
+    assert env["STACKS"] == " ".join([stack.node.path, *supports])
+    assert (env["STAGE_NAME"], env["ACTION_NAME"]) == (PIPELINE_CHANGES, confirm["Name"])
+    assert confirm["Configuration"]["CustomData"] == f"#{{{check['Namespace']}.MESSAGE}}"
+    # The stages' checks use the same project; its command diffs STACKS when set, else the stage's stacks.
+    consumer_check = next(a for a in stages[CONSUMER_STAGE] if a["Name"] == f"{PERMISSIONS_CHECK}.Check")
+    assert _project_of(check) == _project_of(consumer_check)
+    commands = _build_spec(pipeline, _project_of(check))["phases"]["build"]["commands"]
+    assert any('cdk diff -a . --security-only --fail ${STACKS:-"$STAGE_PATH/*"};' in c for c in commands)
 
 
 def test_auto_approve_answers_only_this_pipeline(pipeline: Template, codepipeline):
@@ -459,7 +491,10 @@ def test_approver_policy_allows_answering_this_approval_only(pipeline: Template,
     assert sorted(answer["Resource"]) == sorted(
         [
             f"{arn}/{PRODUCER_STAGE}/{APPROVAL_STEP}",
-            *(f"{arn}/{stage}/{PERMISSIONS_CHECK}.Confirm" for stage in (CONSUMER_STAGE, PRODUCER_STAGE)),
+            *(
+                f"{arn}/{stage}/{PERMISSIONS_CHECK}.Confirm"
+                for stage in (PIPELINE_CHANGES, CONSUMER_STAGE, PRODUCER_STAGE)
+            ),
         ]
     )
     diff = next(s for s in statements if s.get("Sid") == "ReadThePermissionsDiff")
