@@ -161,8 +161,8 @@ def _probe(reader: Any, lake_names: LakeNames, event: dict[str, Any]) -> dict[st
 def collect_via_probe(reader: Any, lake_names: LakeNames, run: TableRun, since: datetime, now: datetime) -> None:
     """As ``collect``, but B's probe reads the lake and hands back only the lines of our own (smoke) key."""
     wanted = run.expected_columns()
-    value = run.key[run.spec.partition_key]["S"]
-    event = {"action": "find", "table": run.names.key, "value": value, "since": since.isoformat()}
+    smoke_key = run.key[run.spec.partition_key]["S"]
+    event = {"action": "find", "table": run.names.key, "value": smoke_key, "since": since.isoformat()}
     body = _probe(reader, lake_names, {**event, "until": now.isoformat()})
     objects = [str(key) for key in body.get("objects", [])]
     for line in _parse_lines("\n".join(body.get("lines", [])).encode()):
