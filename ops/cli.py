@@ -243,8 +243,9 @@ def smoke_command(
                 "--profile-producer or --role-producer",
             )
             writers[spec.name] = aws.client(session, "dynamodb", cfg.producer.region)
-        s3 = aws.client(consumer, "s3", cfg.consumer.region)
-        runs = smoke.run_smoke(cfg, writers, s3, clock(), table)
+        # The pipeline's reader role may only invoke B's smoke probe (consumer/smoke.py), which reads the lake.
+        reader = aws.client(consumer, "lambda" if use_smoke_roles else "s3", cfg.consumer.region)
+        runs = smoke.run_smoke(cfg, writers, reader, clock(), table)
         for run in runs:
             if run.result == "":
                 objects = ", ".join(sorted(run.objects))

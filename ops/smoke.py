@@ -142,8 +142,54 @@ def _parse_lines(content: bytes) -> list[dict[str, Any]]:
     return lines
 
 
+def is_probe(reader: Any) -> bool:
+    """True for a Lambda client (the smoke probe in B, consumer/smoke.py), False for an S3 client."""
+    return hasattr(reader, "invoke")
+
+
+def _probe(reader: Any, lake_names: LakeNames, event: dict[str, Any]) -> dict[str, Any]:
+    """Invoke the smoke probe in B (named like the reader role that alone may invoke it) and return its answer."""
+    answer = reader.invoke(FunctionName=lake_names.smoke_reader_role, Payload=json.dumps(event).encode())
+    body = json.loads(answer["Payload"].read() or b"null")
+    if answer.get("FunctionError") or not isinstance(body, dict):
+        raise OpsError(f"the smoke probe {lake_names.smoke_reader_role} failed: {body}", ExitCode.AWS)
+    if "error" in body:
+        raise OpsError(f"the smoke probe {lake_names.smoke_reader_role} refused: {body['error']}", ExitCode.AWS)
+    return body
+
+
+def collect_via_probe(reader: Any, lake_names: LakeNames, run: TableRun, since: datetime, now: datetime) -> None:
+    """As ``collect``, but B's probe reads the lake and hands back only the lines of our own (smoke) key."""
+    wanted = run.expected_columns()
+    smoke_key = run.key[run.spec.partition_key]["S"]
+    event = {"action": "find", "table": run.names.key, "value": smoke_key, "since": since.isoformat()}
+    body = _probe(reader, lake_names, {**event, "until": now.isoformat()})
+    objects = [str(key) for key in body.get("objects", [])]
+    for line in _parse_lines("\n".join(body.get("lines", [])).encode()):
+        if all(line.get(column) == value for column, value in wanted.items()):
+            run.changes[str(line.get("_event_id"))] = line
+    run.objects.update(objects)
+
+
+def check_views(reader: Any, lake_names: LakeNames, run: TableRun) -> str | None:
+    """The views and named queries of the table that do not run through the workgroup, with Athena's messages; None
+    if all run. The probe runs ``SELECT * FROM <view> LIMIT 0`` for each view the consumer stack defines and each
+    named query wrapped the same way (parameters set)."""
+    body = _probe(reader, lake_names, {"action": "views", "table": run.names.key})
+    checks = body.get("checks", {})
+    if not checks:
+        return "the smoke probe knows no view of this table"
+    failed = {what: reason for what, reason in checks.items() if reason}
+    if failed:
+        return "; ".join(f"{what} does not run: {reason}" for what, reason in sorted(failed.items()))
+    return None
+
+
 def collect(s3: Any, lake_names: LakeNames, run: TableRun, since: datetime, now: datetime) -> None:
     """Read the objects delivered since ``since`` under the table's data prefix; keep our key's lines."""
+    if is_probe(s3):
+        collect_via_probe(s3, lake_names, run, since, now)
+        return
     wanted = run.expected_columns()
     root = run.names.root(naming.DATA)
     for hour in lake.hours(since, now):
@@ -212,8 +258,9 @@ def run_smoke(
     clock: Clock,
     table: str | None = None,
 ) -> list[TableRun]:
-    """``writers``: table name -> DynamoDB client allowed to write it; ``s3``: a client that can read the lake.
-    Returns every table's run with ``result`` set."""
+    """``writers``: table name -> DynamoDB client allowed to write it; ``s3``: a client that can read the lake, or a
+    Lambda client that may invoke B's smoke probe (the pipeline's reader role: then the probe reads the lake and
+    compiles every view). Returns every table's run with ``result`` set."""
     lake_names = naming.lake(cfg)
     started = clock.now()
     runs = plan(cfg, table, started)
@@ -245,6 +292,14 @@ def run_smoke(
                     completed=min((now - started).total_seconds(), run.timeout),
                     found=f"{len(kinds)}/3 changes",
                 )
+                if outcome == "" and is_probe(s3):
+                    # Delivered and right: every view of the table must now run through the workgroup too.
+                    try:
+                        outcome = check_views(s3, lake_names, run) or ""
+                    except (ClientError, BotoCoreError) as error:
+                        raise OpsError(
+                            f"{run.label}: the view check failed: {aws.describe(error)}", ExitCode.AWS
+                        ) from None
                 if outcome is not None:
                     run.result = outcome
                 elif now >= run.deadline:

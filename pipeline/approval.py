@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack, pipelines
+from collections.abc import Sequence
+
+from aws_cdk import ArnFormat, Stack, pipelines
+from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from pipeline.nag_acks import flatten_reference
 from shared.config import AppConfig
 from shared.nag import acknowledge
 
@@ -41,11 +45,43 @@ class PlatformApproval(Construct):
             notification_topic=self.topic,
         )
 
-    def approver_policy(self, pipeline_name: str, stage_name: str, report_groups: list[str]) -> iam.ManagedPolicy:
-        """Allows answering exactly this approval action, viewing the pipeline, and reading the test and cdk-nag
-        reports the approval asks the approver to review."""
+    def approver_policy(
+        self,
+        pipeline_name: str,
+        stage_name: str,
+        report_groups: list[str],
+        *,
+        confirmations: Sequence[str] = (),
+        diff_project: codebuild.IProject | None = None,
+    ) -> iam.ManagedPolicy:
+        """Allows answering exactly this approval action and the permissions-broadening confirmations
+        (``confirmations``: "<stage>/<action>"), viewing the pipeline, reading the test and cdk-nag reports the
+        approval asks the approver to review, and the permissions check's builds (``diff_project``: its cdk diff)."""
         stack = Stack.of(self)
         pipeline_arn = stack.format_arn(service="codepipeline", resource=pipeline_name)
+        answerable = [f"{pipeline_arn}/{stage_name}/{APPROVAL_STEP}", *(f"{pipeline_arn}/{c}" for c in confirmations)]
+        diff = []
+        diff_log = ""
+        if diff_project is not None:
+            group = stack.format_arn(
+                service="logs",
+                resource="log-group",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                resource_name=f"/aws/codebuild/{diff_project.project_name}",
+            )
+            diff_log = f"{group}:*"
+            diff = [
+                iam.PolicyStatement(
+                    sid="ReadThePermissionsDiff",
+                    actions=["codebuild:BatchGetBuilds", "codebuild:ListBuildsForProject"],
+                    resources=[diff_project.project_arn],
+                ),
+                # The build page shows the cdk diff from the project's log group (CodeBuild names it after the
+                # project); the wildcard is its log streams.
+                iam.PolicyStatement(
+                    sid="ReadThePermissionsDiffLog", actions=["logs:GetLogEvents"], resources=[diff_log]
+                ),
+            ]
         policy = iam.ManagedPolicy(
             self,
             "ApproverPolicy",
@@ -54,7 +90,7 @@ class PlatformApproval(Construct):
                 iam.PolicyStatement(
                     sid="AnswerThisApprovalOnly",
                     actions=["codepipeline:PutApprovalResult"],
-                    resources=[f"{pipeline_arn}/{stage_name}/{APPROVAL_STEP}"],
+                    resources=answerable,
                 ),
                 iam.PolicyStatement(
                     sid="SeeThePipeline",
@@ -81,6 +117,7 @@ class PlatformApproval(Construct):
                     ],
                     resources=report_groups,
                 ),
+                *diff,
             ],
         )
         acknowledge(
@@ -90,4 +127,11 @@ class PlatformApproval(Construct):
             "supports no resource-level permissions and only lists pipeline names; every other statement names this "
             "pipeline, its approval action or its report groups.",
         )
+        if diff_project is not None:
+            acknowledge(
+                policy,
+                f"AwsSolutions-IAM5[Resource::{flatten_reference(stack.resolve(diff_log))}]",
+                "The approver reads the permissions check's cdk diff in its CodeBuild log group (named after that one "
+                "project); the wildcard is the group's log streams, GetLogEvents only.",
+            )
         return policy

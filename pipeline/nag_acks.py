@@ -112,12 +112,13 @@ SHAPES: tuple[Shape, ...] = (
         lambda s, ids: (
             bool(ids.replication_buckets)
             and _actions_in(s, "kms")
-            and "*" in s.resources
-            and _all("|".join([r"\*", *(rf"<{re.escape(key)}\.Arn>" for key in ids.keys)]), s.resources)
+            and _all(r"arn:[^:]+:kms:[a-z0-9-]+:\d{12}:key/\*", s.resources)
+            and "kms:ResourceAliases" in str(s.condition.get("ForAnyValue:StringEquals", {}))
         ),
         "CodePipeline encrypts artifacts it copies to another region with the replication key of that region's "
-        "support stack; the key lives in another stack and region, so CDK cannot name its ARN and grants the "
-        "KMS actions on '*' to the pipeline's own service role (assumable only by CodePipeline).",
+        "support stack; the key lives in another stack and region, so its ARN cannot be named here: the statement "
+        "covers the keys of that region and the tooling account only, and only those carrying the support stack's "
+        "alias (kms:ResourceAliases), for the pipeline's own service role (assumable only by CodePipeline).",
     ),
     Shape(
         "pipeline-key",

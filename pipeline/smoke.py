@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from aws_cdk import Duration, pipelines
+from aws_cdk import Duration, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -50,13 +50,31 @@ class SmokeTest:
             return  # nothing can be smoke-tested (see shared.smoke_targets.smoke_problem): no roles, no step
         lake = naming.lake(cfg)
         targets = [naming.table(cfg, spec).smoke_writer_role_arn for spec in self.tables] + [lake.smoke_reader_role_arn]
+        tooling = naming.tooling(cfg)
+        # The step's project gets the role's (fixed) name too, so the role's trust can name the project without a
+        # reference to it (the project refers to the role: a reference back would be a cycle).
+        self.project_name = tooling.smoke_step_role
+        stack = Stack.of(scope)
+        project_arn = stack.format_arn(service="codebuild", resource="project", resource_name=self.project_name)
+        build_arns = stack.format_arn(service="codebuild", resource="build", resource_name=f"{self.project_name}:*")
         # Under the pipeline construct, so the pipeline's own acknowledgments cover what CDK Pipelines adds to it.
         self.role = iam.Role(
             scope,
             "SmokeTestRole",
-            role_name=naming.tooling(cfg).smoke_step_role,
+            role_name=tooling.smoke_step_role,
             description="The pipeline's ddb-lake smoke step: may assume the smoke roles in the producer and consumer",
-            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            # Confused-deputy conditions: CodeBuild may assume this role only for this account's smoke project.
+            # CodeBuild's service-role page shows the trust with aws:SourceAccount/aws:SourceArn
+            # (https://docs.aws.amazon.com/codebuild/latest/userguide/setting-up-service-role.html), and CloudTrail
+            # shows aws:SourceArn set when CodeBuild assumes a project's role, but absent from a build's own
+            # AssumeRole calls (awslabs/aws-deployment-framework pull request 247): so the smoke roles in A and B
+            # cannot use it and keep their aws:PrincipalArn condition. The project's and its builds' ARNs both match.
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com").with_conditions(
+                {
+                    "StringEquals": {"aws:SourceAccount": cfg.tooling.account},
+                    "ArnLike": {"aws:SourceArn": [project_arn, build_arns]},
+                }
+            ),
         )
         self.role.add_to_policy(
             iam.PolicyStatement(sid="AssumeTheSmokeRoles", actions=["sts:AssumeRole"], resources=targets)
@@ -65,6 +83,7 @@ class SmokeTest:
         self.step = pipelines.CodeBuildStep(
             STEP_ID,
             input=source,
+            project_name=self.project_name,
             role=self.role,
             # pip installs the pinned versions from pyproject.toml, and with them the ddb-lake script.
             install_commands=["python -m pip install --quiet -e ."],
@@ -81,7 +100,7 @@ class SmokeTest:
                 data_lake,
                 "SmokeReader",
                 lake=naming.lake(self.cfg),
-                tables=[naming.table(self.cfg, spec) for spec in self.tables],
+                tables=[(naming.table(self.cfg, spec), spec.partition_key) for spec in self.tables],
                 key=data_lake.key,
                 trusted=self.trusted,
             )

@@ -62,3 +62,24 @@ def node_runtime_version(package_json: Path = PACKAGE_JSON) -> str:
             f"pipeline's build image offers ({', '.join(STANDARD_7_0_NODEJS)})"
         )
     return major
+
+
+# The asset-publishing project's cdk-assets: `npm ci` of this folder's lock file (copied into the cloud assembly,
+# the project's only input), so no transitive dependency floats.
+CDK_ASSETS_LOCK_DIR = ROOT / "pipeline" / "cdk_assets"
+
+
+def cdk_assets_lock(package_json: Path = PACKAGE_JSON, lock_dir: Path = CDK_ASSETS_LOCK_DIR) -> Path:
+    """The folder whose package-lock.json pins cdk-assets and all its dependencies; refused unless it pins exactly the
+    version package.json gives developers."""
+    version = cdk_assets_version(package_json)
+    declared = json.loads((lock_dir / "package.json").read_text()).get("dependencies", {}).get("cdk-assets")
+    lock = json.loads((lock_dir / "package-lock.json").read_text())
+    locked = lock.get("packages", {}).get("node_modules/cdk-assets", {}).get("version")
+    if not declared == locked == version:
+        raise ValueError(
+            f"{lock_dir}: cdk-assets = {declared!r} (package.json), {locked!r} (package-lock.json); both must be "
+            f"{version!r}, the version {package_json} pins: run `npm install --package-lock-only --ignore-scripts` "
+            "there after changing it"
+        )
+    return lock_dir

@@ -17,7 +17,13 @@ from aws_cdk.assertions import Template
 
 from pipeline.approval import APPROVAL_STEP
 from pipeline.nag_acks import flatten_reference
-from pipeline.stack import CONSUMER_STAGE, PRODUCER_STAGE
+from pipeline.stack import (
+    CDK_ASSETS_TOOL_DIR,
+    CONSUMER_STAGE,
+    PERMISSIONS_CHECK,
+    PIPELINE_CHANGES,
+    PRODUCER_STAGE,
+)
 from pipeline.toolchain import cdk_assets_version, cdk_cli_version, node_runtime_version
 from shared.nag import PACKS
 
@@ -36,9 +42,16 @@ def stages(codepipeline) -> dict[str, list[dict[str, Any]]]:
     return {stage["Name"]: stage["Actions"] for stage in codepipeline["Stages"]}
 
 
+def _joined(value: Any) -> str:
+    """A buildspec as text: a plain string, or an Fn::Join whose references (e.g. a Lambda's name) become 'REF'."""
+    if isinstance(value, str):
+        return value
+    return "".join(part if isinstance(part, str) else "REF" for part in value["Fn::Join"][1])
+
+
 def _build_spec(pipeline: Template, project_id: str) -> dict[str, Any]:
     project = pipeline.find_resources("AWS::CodeBuild::Project")[project_id]
-    return json.loads(project["Properties"]["Source"]["BuildSpec"])
+    return json.loads(_joined(project["Properties"]["Source"]["BuildSpec"]))
 
 
 def _project_of(action: dict[str, Any]) -> str:
@@ -119,7 +132,8 @@ def test_push_to_branch_triggers_the_pipeline(codepipeline, stages, cfg):
 
 def test_stage_order(codepipeline):
     names = [stage["Name"] for stage in codepipeline["Stages"]]
-    assert names[:3] == ["Source", "Build", "UpdatePipeline"]
+    # The pipeline's own permission changes are confirmed right before it mutates itself.
+    assert names[:4] == ["Source", "Build", PIPELINE_CHANGES, "UpdatePipeline"]
     assert names.index(CONSUMER_STAGE) < names.index(PRODUCER_STAGE)
     assert names[-2:] == [CONSUMER_STAGE, PRODUCER_STAGE]
 
@@ -193,7 +207,7 @@ def _all_build_specs(pipeline: Template, outdir: Path) -> dict[str, dict[str, An
     Pipelines writes into the cloud assembly (the asset-publishing project's, named by its Source.BuildSpec)."""
     specs: dict[str, dict[str, Any]] = {}
     for project_id, project in pipeline.find_resources("AWS::CodeBuild::Project").items():
-        text = project["Properties"]["Source"]["BuildSpec"]
+        text = _joined(project["Properties"]["Source"]["BuildSpec"])
         parsed = yaml.safe_load(text) if text.lstrip().startswith("{") else None
         if parsed is None:
             assert (outdir / text).is_file(), f"{project_id} runs {text}, which is not in the cloud assembly"
@@ -270,8 +284,26 @@ def test_asset_publishing_installs_the_pinned_cdk_assets_on_the_pinned_node(stag
     name = pipeline.find_resources("AWS::CodeBuild::Project")[project_id]["Properties"]["Source"]["BuildSpec"]
     spec = yaml.safe_load((synthesized.outdir / name).read_text())
     assert cdk_assets_version() == _dev_dependency("cdk-assets")
-    assert spec["phases"]["install"]["commands"] == [f"npm install -g cdk-assets@{_dev_dependency('cdk-assets')}"]
+    # `npm ci` of the committed lock file that CDK's asset step finds in the cloud assembly: every transitive
+    # dependency pinned by integrity, none floating; then that cdk-assets, not a global one.
+    assert spec["phases"]["install"]["commands"] == [
+        f"npm ci --prefix {CDK_ASSETS_TOOL_DIR} --ignore-scripts --no-audit --no-fund"
+    ]
     assert spec["phases"]["install"]["runtime-versions"] == {"nodejs": node_runtime_version()}
+    build = spec["phases"]["build"]["commands"]
+    assert build and all(c.startswith(f"{CDK_ASSETS_TOOL_DIR}/node_modules/.bin/cdk-assets --path ") for c in build)
+    shipped = synthesized.outdir / CDK_ASSETS_TOOL_DIR
+    for name in ("package.json", "package-lock.json"):
+        assert (shipped / name).read_text() == (ROOT / "pipeline" / "cdk_assets" / name).read_text()
+    lock = json.loads((shipped / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/cdk-assets"]["version"] == _dev_dependency("cdk-assets")
+    # Every package in the lock is pinned by version and integrity (bundled ones ship inside their parent).
+    unpinned = [
+        name
+        for name, package in lock["packages"].items()
+        if name and not package.get("inBundle") and not (package.get("version") and package.get("integrity"))
+    ]
+    assert unpinned == []
 
 
 def test_the_pinned_cdk_assets_reads_every_manifest_the_pipeline_publishes(stages, pipeline: Template, synthesized):
@@ -356,14 +388,78 @@ def test_nag_gate_runs_before_the_stage_deploys(stages, pipeline: Template, stag
 
 
 def test_approval_sits_between_consumer_and_producer_deployments(stages):
-    assert not [a for a in stages[CONSUMER_STAGE] if a["ActionTypeId"]["Category"] == "Approval"]
     orders = _run_orders(stages[PRODUCER_STAGE])
     approvals = [a for a in stages[PRODUCER_STAGE] if a["ActionTypeId"]["Category"] == "Approval"]
-    assert [a["Name"] for a in approvals] == [APPROVAL_STEP]
+    assert [a["Name"] for a in approvals] == [f"{PERMISSIONS_CHECK}.Confirm", APPROVAL_STEP]
     deploys = [a["Name"] for a in stages[PRODUCER_STAGE] if a["ActionTypeId"]["Category"] == "Deploy"]
     assert deploys and all(orders[APPROVAL_STEP] < orders[d] for d in deploys)
     # The gate answers first: nobody is asked to approve what cannot deploy.
-    assert orders[f"CdkNagGate{PRODUCER_STAGE}"] < orders[APPROVAL_STEP]
+    assert orders[f"CdkNagGate{PRODUCER_STAGE}"] < orders[f"{PERMISSIONS_CHECK}.Check"] < orders[APPROVAL_STEP]
+
+
+@pytest.mark.parametrize("stage", [CONSUMER_STAGE, PRODUCER_STAGE])
+def test_permission_broadening_stops_each_stage_for_a_human(stages, pipeline: Template, stage):
+    # CDK Pipelines' ConfirmPermissionsBroadening: `cdk diff --security-only --fail` of exactly this stage's stacks,
+    # then a manual approval that its Lambda answers only when the diff finds no IAM/security-group broadening.
+    orders = _run_orders(stages[stage])
+    check = next(a for a in stages[stage] if a["Name"] == f"{PERMISSIONS_CHECK}.Check")
+    confirm = next(a for a in stages[stage] if a["Name"] == f"{PERMISSIONS_CHECK}.Confirm")
+    assert confirm["ActionTypeId"]["Category"] == "Approval"
+    deploys = [a["Name"] for a in stages[stage] if a["ActionTypeId"]["Category"] == "Deploy"]
+    assert orders[f"CdkNagGate{stage}"] < orders[check["Name"]] < orders[confirm["Name"]]
+    assert all(orders[confirm["Name"]] < orders[d] for d in deploys)
+    env = {e["name"]: e["value"] for e in json.loads(_joined(check["Configuration"]["EnvironmentVariables"]))}
+    assert env["STAGE_PATH"] == f"Pipeline/{stage}" and env["ACTION_NAME"] == confirm["Name"]
+    assert env["NOTIFICATION_ARN"] == "REF"  # the approval topic (checked below)
+    topic = json.dumps(check["Configuration"]["EnvironmentVariables"])
+    approval = next(a for a in stages[PRODUCER_STAGE] if a["Name"] == APPROVAL_STEP)
+    assert json.dumps(approval["Configuration"]["NotificationArn"]) in topic
+    spec = _build_spec(pipeline, _project_of(check))
+    commands = spec["phases"]["build"]["commands"]
+    assert any('cdk diff -a . --security-only --fail ${STACKS:-"$STAGE_PATH/*"};' in c for c in commands)
+    # The CLI package.json pins (npm's latest, 3.x, cannot read this assembly), on the pinned Node.
+    assert spec["phases"]["install"]["commands"] == [f"npm install -g aws-cdk@{_dev_dependency('aws-cdk')}"]
+    assert spec["phases"]["install"]["runtime-versions"] == {"nodejs": node_runtime_version()}
+    assert not [c for c in commands if "npm install" in c]
+
+
+def test_pipeline_changes_are_checked_before_self_mutation(stages, pipeline: Template, synthesized):
+    # The same check for the pipeline stack and its cross-region support stacks (whatever self-mutation deploys),
+    # with the same auto-approval and notification, in a stage right before UpdatePipeline.
+    check, confirm = stages[PIPELINE_CHANGES]
+    assert (check["Name"], check["RunOrder"]) == (f"{PERMISSIONS_CHECK}.Check", 1)
+    assert (confirm["Name"], confirm["RunOrder"], confirm["ActionTypeId"]["Category"]) == (
+        f"{PERMISSIONS_CHECK}.Confirm",
+        2,
+        "Approval",
+    )
+    (mutate,) = stages["UpdatePipeline"]
+    assert check["InputArtifacts"] == mutate["InputArtifacts"]  # the cloud assembly self-mutation deploys
+    stack = synthesized.pipeline_stack
+    supports = sorted(s.stack.node.path for s in _supports(synthesized).values())
+    env = {e["name"]: e["value"] for e in json.loads(_joined(check["Configuration"]["EnvironmentVariables"]))}
+    assert env["STACKS"] == " ".join([stack.node.path, *supports])
+    assert (env["STAGE_NAME"], env["ACTION_NAME"]) == (PIPELINE_CHANGES, confirm["Name"])
+    assert confirm["Configuration"]["CustomData"] == f"#{{{check['Namespace']}.MESSAGE}}"
+    # The stages' checks use the same project; its command diffs STACKS when set, else the stage's stacks.
+    consumer_check = next(a for a in stages[CONSUMER_STAGE] if a["Name"] == f"{PERMISSIONS_CHECK}.Check")
+    assert _project_of(check) == _project_of(consumer_check)
+    commands = _build_spec(pipeline, _project_of(check))["phases"]["build"]["commands"]
+    assert any('cdk diff -a . --security-only --fail ${STACKS:-"$STAGE_PATH/*"};' in c for c in commands)
+
+
+def test_auto_approve_answers_only_this_pipeline(pipeline: Template, codepipeline):
+    # The Lambda approves a confirmation only on pipelines tagged SECURITY_CHECK=ALLOW_APPROVE: this one.
+    assert {"Key": "SECURITY_CHECK", "Value": "ALLOW_APPROVE"} in codepipeline["Tags"]
+    statements = [
+        s
+        for p in pipeline.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "codepipeline:PutApprovalResult" in _as_list(s["Action"])
+    ]
+    assert statements
+    for s in statements:
+        assert s["Condition"] == {"StringEquals": {"aws:ResourceTag/SECURITY_CHECK": "ALLOW_APPROVE"}}
 
 
 def test_deploy_actions_target_their_accounts(stages, cfg):
@@ -390,12 +486,31 @@ def test_approver_policy_allows_answering_this_approval_only(pipeline: Template,
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     answer = next(s for s in statements if s["Action"] == "codepipeline:PutApprovalResult")
     name = synthesized.pipeline_stack.pipeline_name
-    expected = (
-        f"arn:aws:codepipeline:{cfg.tooling.region}:{cfg.tooling.account}:{name}/{PRODUCER_STAGE}/{APPROVAL_STEP}"
+    arn = f"arn:aws:codepipeline:{cfg.tooling.region}:{cfg.tooling.account}:{name}"
+    # The platform approval and each stage's permissions-broadening confirmation; no other action.
+    assert sorted(answer["Resource"]) == sorted(
+        [
+            f"{arn}/{PRODUCER_STAGE}/{APPROVAL_STEP}",
+            *(
+                f"{arn}/{stage}/{PERMISSIONS_CHECK}.Confirm"
+                for stage in (PIPELINE_CHANGES, CONSUMER_STAGE, PRODUCER_STAGE)
+            ),
+        ]
     )
-    assert json.dumps(answer["Resource"]).replace('"', "") == expected or answer["Resource"] == expected
+    diff = next(s for s in statements if s.get("Sid") == "ReadThePermissionsDiff")
+    assert sorted(diff["Action"]) == ["codebuild:BatchGetBuilds", "codebuild:ListBuildsForProject"]
+    assert diff["Resource"] == {
+        "Fn::GetAtt": [
+            synthesized.pipeline_stack.get_logical_id(synthesized.pipeline_stack.security_check.node.default_child),
+            "Arn",
+        ]
+    }
+    log = next(s for s in statements if s.get("Sid") == "ReadThePermissionsDiffLog")
+    assert log["Action"] == "logs:GetLogEvents"
     # The one unscoped statement: the console's pipeline list (ListPipelines has no resource-level scoping).
-    unscoped = [s for s in statements if "*" in json.dumps(s["Resource"])]
+    unscoped = [
+        s for s in statements if "*" in json.dumps(s["Resource"]) and s.get("Sid") != "ReadThePermissionsDiffLog"
+    ]
     assert [(s["Action"], s["Resource"]) for s in unscoped] == [("codepipeline:ListPipelines", "*")]
     see = next(s for s in statements if s.get("Sid") == "SeeThePipeline")
     assert "codepipeline:ListPipelineExecutions" in see["Action"]
@@ -463,3 +578,50 @@ def test_cross_region_support_stacks_pass_every_registered_pack(synthesized, cfg
 def test_pipeline_targets_the_tooling_account(synthesized, cfg):
     stack = synthesized.pipeline_stack
     assert (stack.account, stack.region) == (cfg.tooling.account, cfg.tooling.region)
+
+
+def test_cross_region_replication_buckets_are_retained_except_on_create(synthesized, cfg):
+    # CodePipeline names the bucket: a failed first create deletes it (the retry can create it again), a later
+    # deletion keeps it.
+    for support in _supports(synthesized).values():
+        template = json.loads((synthesized.outdir / f"{support.stack.artifact_id}.template.json").read_text())
+        bucket_id = support.stack.get_logical_id(support.replication_bucket.node.default_child)
+        bucket = template["Resources"][bucket_id]
+        assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
+
+
+def test_pipeline_role_uses_kms_keys_it_names(synthesized, pipeline: Template, cfg):
+    # No KMS grant on '*': the artifact key by ARN; each support region's replication key by its alias, within that
+    # region and the tooling account.
+    stack = synthesized.pipeline_stack
+    role_id = stack.get_logical_id(stack.pipeline.pipeline.role.node.default_child)
+    kms = [s for s in _role_statements(pipeline, role_id) if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+    assert kms
+    assert all("*" not in _as_list(s["Resource"]) for s in kms)
+    supports = _supports(synthesized)
+    by_region = {}
+    for s in kms:
+        for resource in _as_list(s["Resource"]):
+            if isinstance(resource, str) and resource.endswith(":key/*"):
+                by_region[resource.split(":")[3]] = s
+    assert set(by_region) == set(supports)
+    for region, support in supports.items():
+        statement = by_region[region]
+        assert statement["Resource"] == f"arn:aws:kms:{region}:{cfg.tooling.account}:key/*"
+        alias = stack.resolve(support.replication_bucket.encryption_key.alias_name)
+        assert statement["Condition"] == {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}}
+        assert alias.startswith("alias/")
+
+
+def test_cdk_assets_lock_must_pin_the_version_package_json_pins(tmp_path):
+    from pipeline.toolchain import CDK_ASSETS_LOCK_DIR, PACKAGE_JSON, cdk_assets_lock
+
+    assert cdk_assets_lock() == CDK_ASSETS_LOCK_DIR
+    lock_dir = tmp_path / "lock"
+    lock_dir.mkdir()
+    (lock_dir / "package.json").write_text(json.dumps({"dependencies": {"cdk-assets": "3.3.0"}}))
+    (lock_dir / "package-lock.json").write_text(
+        json.dumps({"packages": {"node_modules/cdk-assets": {"version": "3.3.0"}}})
+    )
+    with pytest.raises(ValueError, match=r"cdk-assets = '3\.3\.0' \(package\.json\), '3\.3\.0' \(package-lock\.json\)"):
+        cdk_assets_lock(PACKAGE_JSON, lock_dir)

@@ -24,7 +24,7 @@ from producer.capture.delivery import (
     PROCESSOR_RETRIES,
     STREAM_READ_ACTIONS,
 )
-from producer.capture.table import SERVICE_LINKED_ROLE, SERVICE_LINKED_ROLE_SERVICE
+from producer.capture.table import RESOURCE_TYPE, SERVICE_LINKED_ROLE, SERVICE_LINKED_ROLE_SERVICE, SWITCH_DIR
 from producer.capture.transform import HANDLER, LAMBDAS_DIR
 from shared import naming
 from shared.config import FIREHOSE_INVOCATIONS_PER_SHARD, AppConfig, DeliverySettings, TableSpec
@@ -209,7 +209,7 @@ def test_every_configured_table_is_captured_and_nothing_else(resources, captures
     assert len(captures) == n
     created = [c for c in captures if c.table_id]
     assert len(_of_type(resources, "AWS::DynamoDB::Table")) == len(created)
-    assert len(_of_type(resources, "Custom::KinesisStreamingDestination")) == n - len(created)
+    assert len(_of_type(resources, RESOURCE_TYPE)) == n - len(created)
     assert len(_of_type(resources, "AWS::Kinesis::Stream")) == n
     assert len(_of_type(resources, "AWS::KinesisFirehose::DeliveryStream")) == n
     assert len(_of_type(resources, "AWS::CloudWatch::Dashboard")) == n
@@ -278,69 +278,132 @@ def test_created_tables(resources, key_id, captures):
         }
 
 
-def _streaming_destination(resources: dict[str, Any], c: Capture) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """The custom resource turning on ``c``'s existing table's streaming destination, and its two calls."""
-    found = {}
-    for lid, r in _of_type(resources, "Custom::KinesisStreamingDestination").items():
-        create = json.loads(_render(r["Properties"]["Create"]))
-        if create["parameters"]["TableName"] == c.names.table:
-            found[lid] = (create, json.loads(_render(r["Properties"]["Delete"])))
+def _streaming_destination(resources: dict[str, Any], c: Capture) -> tuple[str, dict[str, Any]]:
+    """The custom resource turning on ``c``'s existing table's streaming destination."""
+    found = {
+        lid: r for lid, r in _of_type(resources, RESOURCE_TYPE).items() if r["Properties"]["TableName"] == c.names.table
+    }
     lid = _only(found, f"streaming destination of {c.names.table}")
-    return lid, *found[lid]
+    return lid, found[lid]
 
 
-def test_existing_tables_are_not_created_but_stream_with_microsecond_precision(resources, captures):
-    stream_arn = "<GetAtt:{}.Arn>"
+def _switch_functions(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The streaming switch's two Python handlers, by handler entry point."""
+    return {
+        r["Properties"]["Handler"]: {"id": lid, **r}
+        for lid, r in _of_type(resources, "AWS::Lambda::Function").items()
+        if r["Properties"]["Handler"] in ("handler.on_event", "handler.is_complete")
+    }
+
+
+def test_existing_tables_are_not_created_but_switched_by_the_provider(resources, captures):
     existing = [c for c in captures if not c.table_id]
     table_names = {r["Properties"]["TableName"] for r in _of_type(resources, "AWS::DynamoDB::Table").values()}
+    handlers = _switch_functions(resources)
+    machines = _of_type(resources, "AWS::StepFunctions::StateMachine")
+    if not existing:
+        # No existing table: no switch, no provider, no waiter.
+        assert handlers == {} and machines == {} and _of_type(resources, RESOURCE_TYPE) == {}
+        return
+    # One provider for the stack: onEvent starts, isComplete (polled by CDK's waiter state machine) waits for ACTIVE.
+    assert set(handlers) == {"handler.on_event", "handler.is_complete"}
+    (machine_id,) = machines
+    definition = _render(resources[machine_id]["Properties"]["DefinitionString"])
+    framework = {
+        lid: r
+        for lid, r in _of_type(resources, "AWS::Lambda::Function").items()
+        if r["Properties"]["Handler"].startswith("framework.")
+    }
+    assert sorted(r["Properties"]["Handler"] for r in framework.values()) == [
+        "framework.isComplete",
+        "framework.onEvent",
+        "framework.onTimeout",
+    ]
+    (on_event_id,) = [lid for lid, r in framework.items() if r["Properties"]["Handler"] == "framework.onEvent"]
+    for lid, r in framework.items():
+        env = json.dumps(r["Properties"]["Environment"])
+        assert handlers["handler.on_event"]["id"] in env and handlers["handler.is_complete"]["id"] in env
+        if lid != on_event_id:
+            assert lid in definition  # the waiter calls isComplete and, at the end, onTimeout
     for c in existing:
         assert c.names.table == c.spec.existing_table_name
         assert c.names.table not in table_names
-        lid, create, delete = _streaming_destination(resources, c)
-        assert create["service"] == delete["service"] == "DynamoDB"
-        assert create["action"] == "enableKinesisStreamingDestination"
-        assert create["parameters"] == {
+        lid, resource = _streaming_destination(resources, c)
+        assert resource["Properties"] == {
+            "ServiceToken": _arn(on_event_id),
             "TableName": c.spec.existing_table_name,
-            "StreamArn": stream_arn.format(c.stream_id),
-            "EnableKinesisStreamingConfiguration": {"ApproximateCreationDateTimePrecision": PRECISION},
-        }
-        assert delete["action"] == "disableKinesisStreamingDestination"
-        assert delete["parameters"] == {
-            "TableName": c.spec.existing_table_name,
-            "StreamArn": stream_arn.format(c.stream_id),
+            "StreamArn": _arn(c.stream_id),
         }
         # The stream it streams into survives a stack deletion; the switch itself is removed (turned off).
-        assert resources[lid]["DeletionPolicy"] == "Delete"
-        # An update (another table or stream name) turns streaming on for the new pair under a new physical ID,
-        # so CloudFormation deletes the old resource and that turns streaming off for the old pair.
-        update = json.loads(_render(resources[lid]["Properties"]["Update"]))
-        assert update == create
-        assert c.spec.existing_table_name in json.dumps(create["physicalResourceId"])
+        assert resource["DeletionPolicy"] == "Delete"
 
 
-def test_existing_table_switch_may_touch_only_its_table_and_stream(resources, captures, cfg):
+def test_switch_handlers_are_the_plain_folder_on_python_arm(resources, captures):
+    if all(c.table_id for c in captures):
+        return
+    handlers = _switch_functions(resources)
+    for r in handlers.values():
+        props = r["Properties"]
+        assert (props["Runtime"], props["Architectures"]) == ("python3.14", ["arm64"])
+        assert props["Timeout"] <= 15 * 60
+    assert (SWITCH_DIR / "handler.py").is_file()
+    source = (SWITCH_DIR / "handler.py").read_text()
+    imports = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
+    assert imports <= {"__future__", "os", "time", "typing", "boto3", "botocore"}
+
+
+def test_switch_provider_has_no_resource_policy(resources, captures):
+    # Nobody outside account A, and no service, can invoke the provider's functions: CDK adds no
+    # AWS::Lambda::Permission for them, so only a principal of A whose IAM allows it (CloudFormation's deploying
+    # role) can call the framework's onEvent; the handlers are invoked by the framework's own roles.
+    switch = {lid for lid in resources if lid.startswith("StreamingSwitch")}
+    targets = [
+        json.dumps(r["Properties"]["FunctionName"]) for r in _of_type(resources, "AWS::Lambda::Permission").values()
+    ]
+    assert [t for t in targets if any(lid in t for lid in switch)] == []
+
+
+def test_existing_table_switch_may_touch_only_its_tables_and_streams(resources, captures, cfg):
+    existing = [c for c in captures if not c.table_id]
+    if not existing:
+        return
     partition, account = cfg.producer.partition, cfg.producer.account
     slr = f"arn:{partition}:iam::{account}:role/aws-service-role/{SERVICE_LINKED_ROLE_SERVICE}/{SERVICE_LINKED_ROLE}"
-    for c in (c for c in captures if not c.table_id):
-        lid, _, _ = _streaming_destination(resources, c)
-        (policy_id,) = [d for d in resources[lid]["DependsOn"] if resources[d]["Type"] == "AWS::IAM::Policy"]
-        statements = resources[policy_id]["Properties"]["PolicyDocument"]["Statement"]
-        by_resource = {json.dumps(s["Resource"], sort_keys=True): s for s in statements}
-        assert len(by_resource) == len(statements) == 4
-        table = by_resource[json.dumps(c.names.table_arn)]
-        assert sorted(_as_list(table["Action"])) == [
+    roles = {json.dumps(r["Properties"]["Role"]) for r in _switch_functions(resources).values()}
+    (role,) = roles
+    role_id = json.loads(role)["Fn::GetAtt"][0]
+    (policy_id,) = _policies_of(resources, role_id)
+    statements = resources[policy_id]["Properties"]["PolicyDocument"]["Statement"]
+    assert all(s["Effect"] == "Allow" and "*" not in json.dumps(s["Action"]) for s in statements)
+    by_resource: dict[str, list[str]] = {}
+    for s in statements:
+        by_resource.setdefault(json.dumps(s["Resource"], sort_keys=True), []).extend(_as_list(s["Action"]))
+    expected = {
+        json.dumps(c.names.table_arn): [
             "dynamodb:DescribeKinesisStreamingDestination",
             "dynamodb:DisableKinesisStreamingDestination",
             "dynamodb:EnableKinesisStreamingDestination",
+            "dynamodb:UpdateKinesisStreamingDestination",
         ]
-        stream = by_resource[json.dumps(_arn(c.stream_id), sort_keys=True)]
-        assert sorted(_as_list(stream["Action"])) == ["kinesis:DescribeStream", "kinesis:PutRecords"]
-        link = by_resource[json.dumps(slr)]
-        assert link["Action"] == "iam:CreateServiceLinkedRole"
-        assert link["Condition"] == {"StringEquals": {"iam:AWSServiceName": SERVICE_LINKED_ROLE_SERVICE}}
-        # The one unscoped grant: listing stream names (the DynamoDB guide asks for it; no resource-level scoping).
-        assert by_resource[json.dumps("*")]["Action"] == "kinesis:ListStreams"
-        assert all(s["Effect"] == "Allow" and "*" not in json.dumps(s["Action"]) for s in statements)
+        for c in existing
+    }
+    # Listed by the DynamoDB guide for the caller of EnableKinesisStreamingDestination (see producer/capture/table.py).
+    expected |= {
+        json.dumps(_arn(c.stream_id), sort_keys=True): [
+            "kinesis:DescribeStream",
+            "kinesis:DescribeStreamSummary",
+            "kinesis:PutRecords",
+        ]
+        for c in existing
+    }
+    expected[json.dumps(slr)] = ["iam:CreateServiceLinkedRole"]
+    # The one unscoped grant: listing stream names (the DynamoDB guide asks for it; no resource-level scoping).
+    expected[json.dumps("*")] = ["kinesis:ListStreams"]
+    (group_id,) = [lid for lid in _of_type(resources, "AWS::Logs::LogGroup") if lid.startswith("StreamingSwitch")]
+    expected[json.dumps(_arn(group_id), sort_keys=True)] = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert {k: sorted(v) for k, v in by_resource.items()} == expected
+    link = next(s for s in statements if s["Resource"] == slr)
+    assert link["Condition"] == {"StringEquals": {"iam:AWSServiceName": SERVICE_LINKED_ROLE_SERVICE}}
 
 
 # --- streams ----------------------------------------------------------------------------------------------

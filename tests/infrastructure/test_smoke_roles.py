@@ -74,28 +74,117 @@ def test_each_smoke_table_has_a_writer_role_limited_to_smoke_keys(producer: Temp
         assert set(statements) == {"SmokeItemsOfThisTableOnly", "TableKeyViaDynamoDB"}
 
 
-def test_reader_role_reads_only_the_smoke_tables_data(consumer: Template, cfg):
+def _probe(consumer: Template, cfg) -> tuple[str, dict[str, Any]]:
+    lake = naming.lake(cfg)
+    found = consumer.find_resources("AWS::Lambda::Function", {"Properties": {"FunctionName": lake.smoke_reader_role}})
+    assert len(found) == 1
+    return next(iter(found.items()))
+
+
+def test_reader_role_may_only_invoke_the_probe(consumer: Template, cfg):
+    # The tooling account reads nothing of B itself: no S3, no KMS, no Athena; only the probe, which answers with
+    # the smoke items' own lines and the views' outcomes (consumer/smoke.py).
     lake = naming.lake(cfg)
     role = _role(consumer, lake.smoke_reader_role)
     _assert_trusts_only_the_step(role, cfg)
-    statements = _statements(role)
+    probe_id, _ = _probe(consumer, cfg)
+    assert _statements(role) == {
+        "InvokeTheSmokeProbeOnly": {
+            "Sid": "InvokeTheSmokeProbeOnly",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": {"Fn::GetAtt": [probe_id, "Arn"]},
+        }
+    }
+    # No resource policy opens the probe to anyone else.
+    permissions = consumer.find_resources("AWS::Lambda::Permission")
+    assert [p for p in permissions.values() if probe_id in json.dumps(p["Properties"]["FunctionName"])] == []
+
+
+def test_probe_knows_each_smoke_table_its_key_column_and_its_views(consumer: Template, cfg):
+    from lambdas.smoke_probe.handler import parameter_count
+    from lambdas.transform.flatten import top_level_column
+
+    lake = naming.lake(cfg)
+    _, probe = _probe(consumer, cfg)
+    props = probe["Properties"]
+    assert (props["Runtime"], props["Architectures"], props["Handler"]) == ("python3.14", ["arm64"], "handler.handler")
+    env = props["Environment"]["Variables"]
+    assert (env["BUCKET"], env["DATABASE"], env["WORKGROUP"]) == (lake.bucket, lake.database, lake.workgroup)
+    assert env["SMOKE_PREFIX"] == naming.SMOKE_KEY_PREFIX
+    tables = json.loads(env["TABLES"])
+    views = {
+        r["Properties"]["TableInput"]["Name"]
+        for r in consumer.find_resources("AWS::Glue::Table").values()
+        if r["Properties"]["TableInput"].get("TableType") == "VIRTUAL_VIEW"
+    }
+    expected = {}
+    for spec in smoke_tables(cfg):
+        names = naming.table(cfg, spec)
+        wanted = [names.history_view, names.current_view, names.raw_history_view, names.raw_current_view]
+        queries = {
+            r["Properties"]["Name"]: r["Properties"]["QueryString"]
+            for r in consumer.find_resources("AWS::Athena::NamedQuery").values()
+            if r["Properties"]["Name"].startswith(f"{names.glue_table}: ")
+        }
+        expected[names.key] = {
+            "root": names.root(naming.DATA),
+            "column": top_level_column(spec.partition_key),
+            "views": [view for view in wanted if view in views],
+            "queries": sorted(queries),
+        }
+        # The probe sets each placeholder, and finds them all: the item's key columns, none, or the two window
+        # bounds twice (consumer/queries.py).
+        counts = {name.split(": ", 1)[1]: parameter_count(sql) for name, sql in queries.items()}
+        keys = 1 + bool(spec.sort_key)
+        assert counts == {"one item's history": keys, "current state": 0, "changes per hour": 4}
+        # History and current state at least: every view the smoke step queries exists in the stack.
+        assert {names.history_view, names.current_view} <= set(expected[names.key]["views"])
+    assert tables == expected
+
+
+def test_probe_reads_only_the_smoke_tables_data_and_queries_through_the_workgroup(consumer: Template, cfg):
+    lake = naming.lake(cfg)
+    _, probe = _probe(consumer, cfg)
+    role_id = probe["Properties"]["Role"]["Fn::GetAtt"][0]
+    (trust,) = consumer.find_resources("AWS::IAM::Role")[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert "Condition" not in trust
+    attached = consumer.find_resources("AWS::IAM::ManagedPolicy", {"Properties": {"Roles": [{"Ref": role_id}]}})
+    statements = {s["Sid"]: s for p in attached.values() for s in p["Properties"]["PolicyDocument"]["Statement"]}
     roots = [naming.table(cfg, spec).root(naming.DATA) for spec in smoke_tables(cfg)]
     assert all(root.startswith("data/") for root in roots)
     listing = statements["ListSmokeTablesDataOnly"]
     assert listing["Action"] == "s3:ListBucket" and listing["Resource"] == lake.bucket_arn
     assert listing["Condition"] == {"StringLike": {"s3:prefix": [root + "*" for root in roots]}}
-    reading = statements["ReadSmokeTablesData"]
-    assert reading["Action"] == "s3:GetObject"
-    assert _as_list(reading["Resource"]) == [f"{lake.bucket_arn}/{root}*" for root in roots]
-    key = statements["LakeKeyViaS3ForTheBucket"]
-    assert key["Action"] == "kms:Decrypt"
-    assert key["Condition"] == {
-        "StringEquals": {
-            "kms:ViaService": f"s3.{cfg.consumer.region}.amazonaws.com",
-            "kms:EncryptionContext:aws:s3:arn": lake.bucket_arn,
-        }
+    assert statements["ReadSmokeTablesData"]["Action"] == "s3:GetObject"
+    assert _as_list(statements["ReadSmokeTablesData"]["Resource"]) == [f"{lake.bucket_arn}/{root}*" for root in roots]
+    athena = statements["RunViewQueriesInTheWorkgroup"]
+    assert json.dumps(athena["Resource"]).endswith(f':workgroup/{lake.workgroup}"]]}}') or athena["Resource"].endswith(
+        f":workgroup/{lake.workgroup}"
+    )
+    assert all(a.startswith("athena:") and "*" not in a for a in _as_list(athena["Action"]))
+    assert all(a.startswith("glue:Get") for a in _as_list(statements["ReadTheLakeCatalog"]["Action"]))
+    results = f"arn:{cfg.consumer.partition}:s3:::{lake.results_bucket}"
+    assert statements["WriteQueryResultObjects"]["Resource"] == f"{results}/*"
+    assert statements["LakeKeyViaS3"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"s3.{cfg.consumer.region}.amazonaws.com"}
     }
-    assert set(statements) == {"ListSmokeTablesDataOnly", "ReadSmokeTablesData", "LakeKeyViaS3ForTheBucket"}
+    assert set(statements) == {
+        "ListSmokeTablesDataOnly",
+        "ReadSmokeTablesData",
+        "RunViewQueriesInTheWorkgroup",
+        "ReadTheLakeCatalog",
+        "WriteQueryResults",
+        "WriteQueryResultObjects",
+        "LakeKeyViaS3",
+        "WriteOwnLogs",
+    }
+    # Its log group is encrypted with the lake key, which lets CloudWatch Logs use it for that group only.
+    group_name = f"/aws/lambda/{lake.smoke_reader_role}"
+    assert probe["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] in consumer.find_resources(
+        "AWS::Logs::LogGroup", {"Properties": {"LogGroupName": group_name}}
+    )
 
 
 def test_pipeline_step_runs_the_smoke_test_after_the_producer_deploys(pipeline: Template, cfg):
@@ -116,7 +205,16 @@ def test_pipeline_step_runs_the_smoke_test_after_the_producer_deploys(pipeline: 
     role_id = project["Properties"]["ServiceRole"]["Fn::GetAtt"][0]
     role = pipeline.find_resources("AWS::IAM::Role")[role_id]["Properties"]
     assert role["RoleName"] == naming.tooling(cfg).smoke_step_role
-    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "codebuild.amazonaws.com"}
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "codebuild.amazonaws.com"}
+    # Confused deputy: only CodeBuild acting for this account's smoke project (fixed name, so no reference cycle).
+    name = naming.tooling(cfg).smoke_step_role
+    assert project["Properties"]["Name"] == name
+    where = f"arn:aws:codebuild:{cfg.tooling.region}:{cfg.tooling.account}"
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": cfg.tooling.account},
+        "ArnLike": {"aws:SourceArn": [f"{where}:project/{name}", f"{where}:build/{name}:*"]},
+    }
     policies = pipeline.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}})
     statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
     assume = [s for s in statements if "sts:AssumeRole" in _as_list(s["Action"])]

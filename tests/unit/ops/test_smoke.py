@@ -3,12 +3,20 @@ do not arrive in time or arrive wrong. Simulated time: the fake clock moves only
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
+import re
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import boto3
 import pytest
 
-from ops import aws
+from lambdas.smoke_probe import handler as probe
+from lambdas.transform.flatten import top_level_column
+from ops import aws, cli, lake
 from ops.cli import app
 from shared import naming
 from shared.config import from_dict
@@ -17,6 +25,113 @@ from tests import configs
 
 from .conftest import write_cdk_json
 from .lake_fakes import FakeDelivery, create_bucket, create_table
+
+NAMED = "orders: changes per hour"
+
+
+class FakeAthena:
+    """Athena for the probe: every query succeeds unless its view is in ``failures`` (view -> Athena's reason)."""
+
+    def __init__(self) -> None:
+        self.failures: dict[str, str] = {}
+        self.queries: list[tuple[str, str]] = []
+        self.parameters: list[list[str]] = []
+        # The workgroup's named queries: one with a parameter, a '?' in a comment and one in a string literal.
+        self.named = {NAMED: "-- Parameters: hour?\nSELECT * FROM t WHERE h >= ? AND note <> 'why?'"}
+
+    def start_query_execution(self, QueryString: str, WorkGroup: str, QueryExecutionContext: dict[str, str], **more):
+        self.queries.append((QueryString, WorkGroup))
+        self.parameters.append(more.get("ExecutionParameters", []))
+        return {"QueryExecutionId": str(len(self.queries))}
+
+    def get_query_execution(self, QueryExecutionId: str):
+        query = self.queries[int(QueryExecutionId) - 1][0]
+        view = query.split('"."')[1].split('"')[0] if '"."' in query else ""
+        if view in self.failures:
+            return {"QueryExecution": {"Status": {"State": "FAILED", "StateChangeReason": self.failures[view]}}}
+        return {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}}
+
+    def get_paginator(self, name: str):
+        assert name == "list_named_queries"
+        ids = [str(i) for i in range(len(self.named))]
+        return type("Pages", (), {"paginate": staticmethod(lambda WorkGroup: [{"NamedQueryIds": ids}])})()
+
+    def batch_get_named_query(self, NamedQueryIds: list[str]):
+        items = list(self.named.items())
+        return {"NamedQueries": [{"Name": items[int(i)][0], "QueryString": items[int(i)][1]} for i in NamedQueryIds]}
+
+
+def probe_config(cfg) -> dict[str, Any]:
+    """What consumer/smoke.py gives the deployed probe (tests/infrastructure/test_smoke_roles.py checks it)."""
+    lake_names = naming.lake(cfg)
+    return {
+        "bucket": lake_names.bucket,
+        "database": lake_names.database,
+        "workgroup": lake_names.workgroup,
+        "prefix": naming.SMOKE_KEY_PREFIX,
+        "tables": {
+            names.key: {
+                "root": names.root(naming.DATA),
+                "column": top_level_column(spec.partition_key),
+                "views": [names.history_view, names.current_view],
+                "queries": [NAMED] if names.key == "orders" else [],
+            }
+            for spec, names in naming.tables(cfg)
+        },
+    }
+
+
+def consumer_s3(cfg) -> Any:
+    """An S3 client in B's moto backend, made without ops.aws (whose assume a test may be recording)."""
+    sts = boto3.client("sts", region_name=cfg.consumer.region)
+    role = f"arn:aws:iam::{cfg.consumer.account}:role/smoke-probe"
+    credentials = sts.assume_role(RoleArn=role, RoleSessionName="probe")["Credentials"]
+    return boto3.client(
+        "s3",
+        region_name=cfg.consumer.region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+class FakeProbe:
+    """The Lambda client the pipeline's reader role gets: invoking the probe runs the real probe handler in B
+    (moto's S3 of the consumer account, a fake Athena)."""
+
+    def __init__(self) -> None:
+        self.cfg = None
+        self.s3: Any = None
+        self.athena = FakeAthena()
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def invoke(self, FunctionName: str, Payload: bytes):
+        event = json.loads(Payload)
+        self.calls.append((FunctionName, event))
+        if self.s3 is None:  # one client per test: the probe is polled every 15 simulated seconds
+            self.s3 = consumer_s3(self.cfg)
+        try:
+            body = probe.handle(event, None, probe_config(self.cfg), s3=self.s3, athena=self.athena)
+        except probe.Refused as error:
+            body = {"error": str(error)}
+        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(body).encode())}
+
+
+@pytest.fixture(autouse=True)
+def fake_probe(monkeypatch) -> FakeProbe:
+    fake = FakeProbe()
+    original_client, original_load = aws.client, cli.load_config
+
+    def client(session: Any, service: str, region: str | None = None) -> Any:
+        return fake if service == "lambda" else original_client(session, service, region)
+
+    def load_config(path: Any) -> Any:
+        fake.cfg = original_load(path)
+        return fake.cfg
+
+    monkeypatch.setattr(aws, "client", client)
+    monkeypatch.setattr(cli, "load_config", load_config)
+    return fake
 
 
 def setup(tmp_path, variant: str = "default", table: str = "orders") -> tuple[Any, Any, Any, Any]:
@@ -158,3 +273,79 @@ def test_key_columns_follow_the_transforms_escaping(tmp_path, clock):
     cfg = from_dict(raw)
     (run,) = plan(cfg, None, clock.now())
     assert run.expected_columns()["sk"] == Decimal(0)
+
+
+# --- the probe in B (the pipeline's reader role may only invoke it) ----------------------------------------------
+
+
+def test_pipeline_reads_through_the_probe_and_compiles_every_view(runner, tmp_path, clock, fake_probe):
+    cdk_json, cfg, spec, _ = setup(tmp_path)
+    clock.on_sleep = FakeDelivery(cfg, spec, after=100)
+    result = invoke(runner, cdk_json)
+    assert result.exit_code == 0, result.output
+    names, lake_names = naming.table(cfg, spec), naming.lake(cfg)
+    assert {name for name, _ in fake_probe.calls} == {lake_names.smoke_reader_role}
+    finds = [event for _, event in fake_probe.calls if event["action"] == "find"]
+    # Only ever the smoke item's own key.
+    assert finds and all(event["value"].startswith(naming.SMOKE_KEY_PREFIX) for event in finds)
+    queries = [query for query, _ in fake_probe.athena.queries]
+    named = fake_probe.athena.named[NAMED]
+    assert queries == [
+        *(f'SELECT * FROM "{lake_names.database}"."{v}" LIMIT 0' for v in (names.history_view, names.current_view)),
+        f"SELECT * FROM (\n{named}\n) LIMIT 0",
+    ]
+    assert {workgroup for _, workgroup in fake_probe.athena.queries} == {lake_names.workgroup}
+    # One parameter (the '?' in the comment and in the string literal are not placeholders): the hour, as text.
+    (hour,) = fake_probe.athena.parameters[-1]
+    assert re.fullmatch(r"'\d{4}-\d{2}-\d{2}T\d{2}'", hour)
+
+
+def test_a_view_athena_cannot_run_fails_with_athenas_message(runner, tmp_path, clock, fake_probe):
+    cdk_json, cfg, spec, _ = setup(tmp_path)
+    names = naming.table(cfg, spec)
+    reason = "line 1:8: Column 'shipto%2ecity' cannot be resolved"
+    fake_probe.athena.failures[names.current_view] = reason
+    clock.on_sleep = FakeDelivery(cfg, spec, after=100)
+    result = invoke(runner, cdk_json)
+    assert result.exit_code == 1
+    assert f"orders: ✗ view {names.current_view} does not run: FAILED: {reason} (query 2)" in result.output
+
+
+def test_probe_returns_only_the_smoke_items_lines(clock):
+    cfg = from_dict(configs.variant("default"))
+    spec = cfg.table("orders")
+    names, lake_names = naming.table(cfg, spec), naming.lake(cfg)
+    s3 = create_bucket(cfg)
+    now = clock.now()
+    smoke_key = f"{naming.SMOKE_KEY_PREFIX}run1"
+    lines = [
+        {"pk": "CUSTOMER#1", "sk": "x", "secret": "someone else's data"},
+        {"pk": smoke_key, "sk": "ddb-lake-smoke", "_event_name": "INSERT"},
+        {"pk": "CUSTOMER#2", "note": smoke_key},  # mentions the value in another column: not returned
+    ]
+    key = f"{names.root(naming.DATA)}{lake.partition_path(lake.hour_floor(now))}object-1.gz"
+    body = "\n".join(json.dumps(line) for line in lines).encode()
+    s3.put_object(Bucket=lake_names.bucket, Key=key, Body=gzip.compress(body))
+    event = {"action": "find", "table": "orders", "value": smoke_key}
+    window = {"since": (now - timedelta(minutes=5)).isoformat(), "until": (now + timedelta(minutes=5)).isoformat()}
+    answer = probe.handle({**event, **window}, None, probe_config(cfg), s3=s3, athena=None)
+    assert answer == {"lines": [json.dumps(lines[1])], "objects": [key]}
+
+
+@pytest.mark.parametrize(
+    ("event", "refusal"),
+    [
+        ({"action": "find", "table": "orders", "value": "CUSTOMER#1"}, "only smoke items"),
+        ({"action": "find", "table": "orders", "value": naming.SMOKE_KEY_PREFIX}, "only smoke items"),
+        ({"action": "find", "table": "orders", "value": f"{naming.SMOKE_KEY_PREFIX}x", "hours": 48}, "at most 24"),
+        ({"action": "find", "table": "other", "value": f"{naming.SMOKE_KEY_PREFIX}x"}, "unknown table 'other'"),
+        ({"action": "read", "table": "orders"}, "unknown action 'read'"),
+    ],
+)
+def test_probe_refuses_anything_but_smoke_items(clock, event, refusal):
+    cfg = from_dict(configs.variant("default"))
+    now = clock.now()
+    hours = event.pop("hours", 1)
+    window = {"since": (now - timedelta(hours=hours)).isoformat(), "until": now.isoformat()}
+    with pytest.raises(probe.Refused, match=refusal):
+        probe.handle({**event, **window}, None, probe_config(cfg), s3=None, athena=None)

@@ -1,0 +1,1 @@
+"""The smoke test's probe in account B (see handler.py)."""
