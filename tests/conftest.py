@@ -67,6 +67,22 @@ def synthesize(raw: dict[str, Any], outdir: Path, name: str = "custom", **contex
     return Synthesized(name=name, app=app, outdir=outdir, cfg=cfg, pipeline_stack=pipeline_stack, sandbox=sandbox)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``make test`` runs two pytest-xdist workers (``--dist loadgroup``). Every test of one configuration goes to the
+    worker that synthesizes it, and every other test stays with its module (module fixtures such as the lake proofs
+    are built once), so nothing is synthesized twice."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec else {}
+        if "synthesized" in params:
+            group = f"config-{params['synthesized']}"
+        elif "sandboxed" in getattr(item, "fixturenames", ()):
+            group = "config-sandbox"
+        else:
+            group = item.module.__name__ if item.module else item.nodeid
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session", params=list(configs.VARIANTS))
 def synthesized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     name = request.param
