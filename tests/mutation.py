@@ -111,7 +111,7 @@ def main(argv: list[str]) -> int:
     for module in modules():
         if wanted and module["name"] not in wanted:
             continue
-        result = run_module(module, max_children)
+        result = run_module(module, min(max_children, module.get("jobs", max_children)))
         results.append(result)
         tried = result.get("total", 0)
         killed = result.get("killed", 0)
