@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared import config
+from shared import config, naming
 from tests import configs
 
 TOP_KEYS = list(config.AppConfig.model_fields)
@@ -224,3 +224,75 @@ def test_a_bad_sandbox_account_is_reported_as_the_sandboxs():
         "invalid configuration in sandbox (-c sandbox_account/sandbox_region/sandbox_prefix) 'datalake' (2):"
     )
     assert raised.value.problems[0].startswith("datalake.consumer.account = '123': must be")
+
+
+# --- error text, lookups, limits ----------------------------------------------------------------------------------
+def test_the_error_lists_one_problem_per_line_under_its_origin():
+    error = config.ConfigError(["a = 1: bad", "b = 2: bad"])
+    assert str(error) == "invalid configuration in cdk.json context 'datalake' (2):\n  - a = 1: bad\n  - b = 2: bad"
+    assert str(config.ConfigError(["x"], "somewhere")) == "invalid configuration in somewhere 'datalake' (1):\n  - x"
+
+
+def test_a_datalake_that_is_not_a_mapping_is_refused_under_its_origin():
+    with pytest.raises(config.ConfigError) as raised:
+        config.from_dict([1], origin="the test")  # type: ignore[arg-type]
+    assert (
+        str(raised.value)
+        == "invalid configuration in the test 'datalake' (1):\n  - datalake = [1]: must be an object (see cdk.json)"
+    )
+
+
+def test_a_problem_keeps_the_origin_it_was_found_in():
+    raw = configs.default()
+    raw["prefix"] = "X"
+    with pytest.raises(config.ConfigError) as raised:
+        config.from_dict(raw, origin="the test")
+    assert str(raised.value).startswith(
+        "invalid configuration in the test 'datalake' (1):\n  - datalake.prefix = 'X': "
+    )
+
+
+def test_a_column_type_containing_an_equals_sign_is_named_whole():
+    raw = configs.default()
+    raw["tables"][0]["columns"] = {"total": "x=y"}
+    (line,) = _problems(raw)
+    assert line.startswith("datalake.tables[0].columns.total = 'x=y': must be an Athena column type")
+
+
+def test_every_key_has_the_allowed_text_its_errors_show():
+    # The message falls back to pydantic's own text only for a field without one: there is none.
+    def walk(model):
+        for name, field in model.model_fields.items():
+            assert (field.json_schema_extra or {}).get("allowed"), f"{model.__name__}.{name}"
+            nested = config._model_of(field.annotation)
+            if nested is not None:
+                walk(nested)
+
+    walk(config.AppConfig)
+
+
+def test_a_table_is_found_by_name():
+    raw = configs.default()
+    second = copy.deepcopy(raw["tables"][0])
+    second["name"] = "lines"
+    raw["tables"].append(second)
+    cfg = config.from_dict(raw)
+    assert cfg.table("lines") is cfg.tables[1] and cfg.table("orders") is cfg.tables[0]
+    with pytest.raises(KeyError) as raised:
+        cfg.table("nope")
+    assert raised.value.args == ("no table named 'nope'; configured: ['orders', 'lines']",)
+
+
+def test_a_derived_name_exactly_at_its_limit_is_accepted():
+    raw = configs.default()
+    raw["prefix"] = "a" * 20  # the longest prefix: the table name then reaches a limit below 40 characters
+    slack = None
+    for length in range(1, 41):
+        raw["tables"][0]["name"] = "t" * length
+        problems = _problems(raw)
+        if problems:
+            break
+        cfg = config.from_dict(copy.deepcopy(raw))
+        slack = min(limit - len(value) for _, value, limit in naming.table(cfg, cfg.tables[0]).limited())
+    assert slack == 0, "the last accepted name makes a derived name exactly as long as its limit"
+    assert problems and all(p.startswith(f"datalake.tables[0].name = {'t' * length!r}: ") for p in problems)
