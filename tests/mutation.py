@@ -5,6 +5,7 @@ each in its own copy of the working tree under ``reports/mutation/<module>/`` (m
 there; the checkout is never touched). Usage::
 
     python -m tests.mutation [MODULE ...]     # all modules by default; e.g. `make mutation MODULES=config`
+    python -m tests.mutation --recheck MODULE # after adding tests: the last run's survivors against today's tests
 
 Prints one line per module (mutants tried, killed, survived, ...) and writes them to
 ``reports/mutation/summary.json``. Inspect a survivor with ``cd reports/mutation/<module> && mutmut show <name>``.
@@ -89,17 +90,40 @@ def run_module(module: dict[str, Any], max_children: int) -> dict[str, Any]:
         code = subprocess.run(
             [mutmut, "run", "--max-children", str(max_children)], cwd=work, env=env, stdout=out, stderr=out
         ).returncode
-        subprocess.run([mutmut, "export-cicd-stats"], cwd=work, env=env, stdout=out, stderr=out, check=False)
-        survivors = subprocess.run(
-            [mutmut, "results"], cwd=work, env=env, capture_output=True, text=True, check=False
-        ).stdout
-    stats_file = work / "mutants" / "mutmut-cicd-stats.json"
-    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
-    (work / "survivors.txt").write_text(survivors)
+        stats = _stats(work, env, mutmut, out)
     return {"module": name, "exit_code": code, **stats}
 
 
+def _stats(work: Path, env: dict[str, str], mutmut: str, out: Any) -> dict[str, Any]:
+    subprocess.run([mutmut, "export-cicd-stats"], cwd=work, env=env, stdout=out, stderr=out, check=False)
+    survivors = subprocess.run([mutmut, "results"], cwd=work, env=env, capture_output=True, text=True).stdout
+    (work / "survivors.txt").write_text(survivors)
+    stats_file = work / "mutants" / "mutmut-cicd-stats.json"
+    return json.loads(stats_file.read_text()) if stats_file.exists() else {}
+
+
+def recheck(module: dict[str, Any], max_children: int) -> dict[str, Any]:
+    """Run the survivors of the last full run of ``module`` again, with the tests as they are now."""
+    work = OUT / module["name"]
+    shutil.rmtree(work / "tests")
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    mutmut = str(Path(sys.executable).with_name("mutmut"))
+    listed = subprocess.run([mutmut, "results"], cwd=work, env=env, capture_output=True, text=True).stdout
+    names = [line.split(":")[0].strip() for line in listed.splitlines() if line.endswith(": survived")]
+    with (work / "mutmut-recheck.log").open("w") as out:
+        code = subprocess.run(
+            [mutmut, "run", "--max-children", str(max_children), *names], cwd=work, env=env, stdout=out, stderr=out
+        ).returncode
+        return {"module": module["name"], "exit_code": code, "rechecked": len(names), **_stats(work, env, mutmut, out)}
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--recheck"]:
+        argv = argv[1:]
+        runner = recheck
+    else:
+        runner = run_module
     wanted = set(argv)
     known = {m["name"] for m in modules()}
     if wanted - known:
@@ -111,7 +135,7 @@ def main(argv: list[str]) -> int:
     for module in modules():
         if wanted and module["name"] not in wanted:
             continue
-        result = run_module(module, min(max_children, module.get("jobs", max_children)))
+        result = runner(module, min(max_children, module.get("jobs", max_children)))
         results.append(result)
         tried = result.get("total", 0)
         killed = result.get("killed", 0)

@@ -296,3 +296,39 @@ def test_a_derived_name_exactly_at_its_limit_is_accepted():
         slack = min(limit - len(value) for _, value, limit in naming.table(cfg, cfg.tables[0]).limited())
     assert slack == 0, "the last accepted name makes a derived name exactly as long as its limit"
     assert problems and all(p.startswith(f"datalake.tables[0].name = {'t' * length!r}: ") for p in problems)
+
+
+def test_an_unknown_key_set_on_the_command_line_is_blamed_on_it():
+    raw = configs.default()
+    (line,) = _load_error({"datalake": raw, "datalake.prefx": "abc"}, {"datalake": raw}).problems
+    assert line.startswith("datalake.prefx: unknown key (did you mean 'prefix'?)")
+    assert line.endswith(" (set on the command line: -c datalake.prefx=...)")
+
+
+def test_an_override_inside_a_list_is_blamed_for_the_lists_problem():
+    raw = configs.default()
+    context = {"datalake": raw, "datalake.network.availability_zones.1": "eu-west-1a"}
+    (line,) = _load_error(context, {"datalake": raw}).problems
+    assert line.startswith("datalake.network.availability_zones = ['eu-west-1a', 'eu-west-1a']: ")
+    assert line.endswith(" (set on the command line: -c datalake.network.availability_zones.1=...)")
+
+
+def test_a_number_in_an_override_path_names_a_key_of_an_object():
+    merged = config.merge_overrides(configs.default(), {"datalake.tables.0.columns.1": "string"})
+    assert merged["tables"][0]["columns"]["1"] == "string" and 1 not in merged["tables"][0]["columns"]
+    raw = configs.default()
+    context = {"datalake": raw, "datalake.tables.0.columns.1.x": "string"}
+    (line,) = _load_error(context, {"datalake": raw}).problems
+    assert line.startswith("datalake.tables[0].columns.1 = {'x': 'string'}: ")
+
+
+def test_a_quota_below_lambdas_unreserved_minimum_leaves_nothing_reservable():
+    raw = configs.default()
+    raw["tables"][0]["stream"]["mode"] = "ON_DEMAND"
+    raw["transform"] = {"reserved_concurrency": 5, "account_concurrency_quota": 10}
+    (line,) = _problems(raw)
+    assert line == (
+        "datalake.transform.reserved_concurrency = 5: 1 table(s) reserve 5 concurrent executions, but "
+        "datalake.transform.account_concurrency_quota = 10 leaves at most 0 reservable (Lambda keeps 100 "
+        "unreserved); lower it, raise the quota, or set it to null"
+    )
