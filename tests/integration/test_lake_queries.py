@@ -21,11 +21,11 @@ import pytest
 from aws_cdk import App
 
 import app as app_module
-from consumer.queries import TableQueries
+from consumer.queries import TableQueries, quote
 from consumer.stage import ConsumerStage
 from consumer.views import decode_view
 from shared import config, nag, naming
-from shared.config import AppConfig, TableSpec
+from shared.config import FIREHOSE_PROCESSOR_BUFFER_SECONDS, AppConfig, TableSpec
 from shared.naming import TableNames
 from tests import configs
 from tests.conftest import template_of
@@ -335,8 +335,18 @@ def _views_declare_exactly_the_columns_their_sql_returns(proofs: list[Proof]) ->
             assert declared == [(row[0], row[1]) for row in described], view
 
 
+def _saved_queries_are_named_and_described_for_their_table(proofs: list[Proof]) -> None:
+    queries = named_queries(proofs[0].lake.template)
+    for proof in proofs:
+        table = proof.names.glue_table
+        for suffix in ("one item's history", "current state", "changes per hour"):
+            query = queries[f"{table}: {suffix}"]
+            assert table in query["Description"] and query["Description"][:1].isupper(), query["Description"]
+
+
 # Each check on every table of the configuration under test, and on the awkward configuration.
 AWKWARD_CHECKS = (
+    _saved_queries_are_named_and_described_for_their_table,
     _views_declare_exactly_the_columns_their_sql_returns,
     _the_stream_has_every_hard_case,
     _history_view_is_every_distinct_change_numbered_in_order,
@@ -397,6 +407,22 @@ def test_the_sequence_width_is_kinesis_maximum_in_every_deployed_query(awkward_p
         widths = set(re.findall(r'lpad\("_sequence_number", (\d+), \'0\'\)', sql))
         assert widths <= {"129"}, widths
     assert any("lpad" in sql for sql in texts)
+
+
+def test_quote_doubles_quotes_inside_identifiers():
+    assert quote('a"b') == '"a""b"' and quote("_x") == '"_x"'
+
+
+@pytest.mark.parametrize("buffer_interval_seconds", [0, 120, 900])
+def test_partition_margins_cover_both_buffers_and_an_hour(buffer_interval_seconds):
+    # docs/lake-queries.md: arrival hours from start - (1 hour + 60 s + the S3 buffer interval) to end + 1 hour.
+    spec = config.from_dict(configs.default()).tables[0]
+    cfg = config.from_dict(configs.default())
+    queries = TableQueries(spec=spec, names=naming.table(cfg, spec), lake=naming.lake(cfg))
+    before = 3600 + FIREHOSE_PROCESSOR_BUFFER_SECONDS + buffer_interval_seconds
+    assert queries.partition_margins(buffer_interval_seconds) == (before, 3600)
+    sql = queries.changes_per_hour(buffer_interval_seconds).sql
+    assert f"- INTERVAL '{before}' SECOND" in sql and "+ INTERVAL '3600' SECOND" in sql
 
 
 def test_decimal_columns_keep_every_digit(awkward_proofs):
