@@ -1,13 +1,18 @@
 """Details the other transform tests leave open, found by `make mutation` (docs/testing.md): booleans inside lists,
-and the replay split's positions and reasons."""
+the replay split's positions and reasons, and the handler's size arithmetic and log fields."""
 
+import base64
+import contextlib
+import io
 import json
+import time
 
 import pytest
 
+from lambdas.transform import handler, record
 from lambdas.transform.replay import InvalidBackup, split_records, transform_record
 
-from .builders import change_record, item
+from .builders import b64, change_record, event, item, run
 
 
 def test_false_stays_false_inside_lists_and_maps_in_lists():
@@ -44,3 +49,80 @@ def test_split_names_nesting_too_deep_to_read():
     with pytest.raises(InvalidBackup) as raised:
         next(records)
     assert str(raised.value) == "record 1 at byte 7: nested too deeply to read"
+
+
+# --- the handler's own arithmetic ---------------------------------------------------------------------------------
+def _small(i):
+    return b64(change_record("INSERT", keys={"pk": {"S": f"K{i}"}}))
+
+
+@pytest.mark.parametrize(
+    "datas",
+    [
+        ["garbage"],  # a failed record only
+        ["QQ==", 'bad"data\\with\u00e9escapes', "x" * 7],  # failed records whose data needs JSON escaping
+        [_small(1), "QUJD", _small(2), 'no"pe'],  # both kinds
+    ],
+)
+def test_the_logged_response_size_is_the_exact_serialised_size(datas):
+    response, logs = run(event(*datas))
+    assert logs[0]["ResponseBytes"] == len(json.dumps(response))
+
+
+def test_a_response_of_exactly_the_budget_is_not_touched_and_one_byte_less_fails_over_one_record():
+    datas = [_small(i) for i in range(5)]
+    full, _ = run(event(*datas), response_budget=10**6)
+    size = len(json.dumps(full))
+    response, logs = run(event(*datas), response_budget=size)
+    assert {r["result"] for r in response["records"]} == {"Ok"} and logs[0]["ResponseBytes"] == size
+    response, logs = run(event(*datas), response_budget=size - 1)
+    assert [r["result"] for r in response["records"]].count("ProcessingFailed") == 1
+    assert logs[0]["failedForResponseSize"] == 1 and logs[0]["ResponseBytes"] == len(json.dumps(response)) < size
+    ok_lines = [base64.b64decode(r["data"]) for r in response["records"] if r["result"] == "Ok"]
+    assert logs[0]["OutputBytes"] == sum(map(len, ok_lines))
+
+
+def test_the_largest_saving_fails_over_first():
+    # Flattening repeats the long map name in every column: the middle record's line outgrows its input the most.
+    wide = {"m" * 200: {"M": {f"a{i}": {"S": "x"} for i in range(20)}}}
+    datas = [_small(1), b64(change_record("INSERT", new=item(**wide))), _small(3)]
+    full, _ = run(event(*datas), response_budget=10**6)
+    response, _logs = run(event(*datas), response_budget=len(json.dumps(full)) - 1)
+    assert [r["result"] for r in response["records"]] == ["Ok", "ProcessingFailed", "Ok"]
+    assert response["records"][1]["data"] == datas[1]
+
+
+@pytest.mark.parametrize(("data", "decoded"), [("QQ==", 1), ("QUI=", 2), ("QUJD", 3), ("QUJDRA==", 4), (None, 0)])
+def test_input_bytes_count_the_decoded_data(data, decoded):
+    evt = event("QUJD")
+    evt["records"][0]["data"] = data
+    _, logs = run(evt)
+    assert logs[0]["InputBytes"] == decoded
+
+
+@pytest.mark.parametrize(
+    ("evt", "error"),
+    [
+        ([], "InvalidEvent: event is not a JSON object"),
+        ({"records": {}}, "InvalidEvent: event has no records list"),
+        ({"records": [{"recordId": 5}]}, "InvalidEvent: a record has no recordId"),
+    ],
+)
+def test_an_invalid_event_logs_exactly_why(evt, error):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(handler.InvalidEvent) as raised:
+        handler.process_event(evt)
+    assert json.loads(out.getvalue())["error"] == error
+    assert f"InvalidEvent: {raised.value}" == error
+
+
+def test_the_emf_timestamp_is_now_in_milliseconds():
+    _, logs = run(event(_small(1)))
+    assert abs(logs[0]["_aws"]["Timestamp"] - time.time() * 1000) < 60_000
+
+
+def test_the_second_cache_never_holds_more_than_its_bound(monkeypatch):
+    monkeypatch.setattr(record, "_SECOND_TEXT", {})
+    for second in range(4200):
+        record.iso_from_epoch(1_700_000_000 + second)
+        assert len(record._SECOND_TEXT) <= 4096
