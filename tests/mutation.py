@@ -66,13 +66,9 @@ def _toml_list(values: list[str]) -> str:
     return "[" + ", ".join(json.dumps(v) for v in values) + "]"
 
 
-def run_module(module: dict[str, Any], max_children: int) -> dict[str, Any]:
-    name = module["name"]
-    work = OUT / name
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    _copy_tree(work)
-    # mutmut reads [tool.mutmut] from the pyproject.toml of the directory it runs in: this module's settings.
+def _configure(work: Path, module: dict[str, Any]) -> None:
+    """mutmut reads [tool.mutmut] from the pyproject.toml of the directory it runs in: this module's settings."""
+    shutil.copy2(ROOT / "pyproject.toml", work / "pyproject.toml")
     with (work / "pyproject.toml").open("a") as f:
         f.write(
             "\n[tool.mutmut]\n"
@@ -83,6 +79,15 @@ def run_module(module: dict[str, Any], max_children: int) -> dict[str, Any]:
             f"pytest_add_cli_args_test_selection = {_toml_list(module['tests'])}\n"
             "use_git_change_detection = false\n"
         )
+
+
+def run_module(module: dict[str, Any], max_children: int) -> dict[str, Any]:
+    name = module["name"]
+    work = OUT / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    _copy_tree(work)
+    _configure(work, module)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     log = work / "mutmut.log"
@@ -107,6 +112,9 @@ def recheck(module: dict[str, Any], max_children: int) -> dict[str, Any]:
     work = OUT / module["name"]
     shutil.rmtree(work / "tests")
     shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    _configure(work, module)
+    # Which tests cover which function is collected again, so that new tests are run for the mutants they reach.
+    (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     listed = subprocess.run([mutmut, "results"], cwd=work, env=env, capture_output=True, text=True).stdout
