@@ -306,7 +306,13 @@ def _current_state_query_is_the_current_view_ordered_by_key(proofs: list[Proof])
 def _changes_per_hour_query_counts_distinct_changes_by_change_time(proofs: list[Proof]) -> None:
     start, end = lake_stream.WINDOW
     for proof in proofs:
-        rows = proof.query(f"{proof.names.glue_table}: changes per hour", (start, end, start, end))
+        # Bound by the names the query declares, in its order (the documented start, end, start, end).
+        buffer = proof.cfg.delivery_for(proof.spec).buffer_interval_seconds
+        declared = TableQueries(spec=proof.spec, names=proof.names, lake=naming.lake(proof.cfg))
+        names = declared.changes_per_hour(buffer).parameters
+        assert names == ("window_start", "window_end", "window_start", "window_end")
+        values = {"window_start": start, "window_end": end}
+        rows = proof.query(f"{proof.names.glue_table}: changes per hour", tuple(values[n] for n in names))
         actual = [(r["change_hour"], r["_event_name"], r["changes"]) for r in rows]
         assert actual == lake_stream.changes_per_hour(proof.stream)
         assert {hour for hour, _, _ in actual} == {"2026-11-21T04", "2026-11-21T05", "2026-11-21T06", "2026-11-21T07"}
