@@ -126,3 +126,52 @@ def test_the_second_cache_never_holds_more_than_its_bound(monkeypatch):
     for second in range(4200):
         record.iso_from_epoch(1_700_000_000 + second)
         assert len(record._SECOND_TEXT) <= 4096
+
+
+def test_the_response_size_escapes_a_backslash_in_failed_data():
+    response, logs = run(event("back\\slash", "plain"))
+    assert logs[0]["ResponseBytes"] == len(json.dumps(response))
+
+
+@pytest.mark.parametrize(("data", "counted"), [("ab=cdefg", 6), ("A===", 1), ("a=bc", 3)])
+def test_input_bytes_of_invalid_data_count_only_trailing_padding(data, counted):
+    # Invalid data is counted approximately, by the same formula: 3/4 of its length less the "=" in its last two.
+    evt = event("QUJD")
+    evt["records"][0]["data"] = data
+    _, logs = run(evt)
+    assert logs[0]["InputBytes"] == counted
+
+
+def test_failover_stops_as_soon_as_the_response_fits_exactly():
+    datas = [_small(i) for i in range(5)]
+    full, _ = run(event(*datas), response_budget=10**6)
+    once, _ = run(event(*datas), response_budget=len(json.dumps(full)) - 1)
+    fitted = len(json.dumps(once))
+    response, logs = run(event(*datas), response_budget=fitted)
+    assert logs[0]["failedForResponseSize"] == 1 and logs[0]["ResponseBytes"] == fitted
+    assert response == once
+
+
+def test_when_even_the_originals_do_not_fit_the_log_says_exactly_so():
+    datas = [_small(i) for i in range(3)]
+    originals = {
+        "records": [{"recordId": f"rec-{i:05d}", "result": "ProcessingFailed", "data": d} for i, d in enumerate(datas)]
+    }
+    size = len(json.dumps(originals))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(handler.ResponseTooLarge):
+        handler.process_event(event(*datas), response_budget=100)
+    log = json.loads(out.getvalue())
+    assert log["error"] == (
+        f"ResponseTooLarge: response would be {size} bytes even with original data (budget 100); "
+        "failing the invocation so Firehose delivers the batch to the processing-failed prefix"
+    )
+    assert (log["RecordsOk"], log["RecordsFailed"], log["OutputBytes"]) == (0, 3, 0)
+    assert log["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "DdbDataLake/Transform"
+
+
+def test_an_invalid_event_is_logged_in_the_metrics_namespace():
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(handler.InvalidEvent):
+        handler.process_event({"records": None})
+    assert json.loads(out.getvalue())["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "DdbDataLake/Transform"
