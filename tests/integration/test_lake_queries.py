@@ -431,6 +431,14 @@ def test_partition_margins_cover_both_buffers_and_an_hour(buffer_interval_second
     assert f"- INTERVAL '{before}' SECOND" in sql and "+ INTERVAL '3600' SECOND" in sql
 
 
+def test_saved_query_construct_ids_are_stable():
+    # They become the saved queries' logical IDs: renaming one replaces the deployed query.
+    cfg = config.from_dict(configs.default())
+    spec = cfg.tables[0]
+    queries = TableQueries(spec=spec, names=naming.table(cfg, spec), lake=naming.lake(cfg)).named_queries(120)
+    assert [q.construct_id for q in queries] == ["ItemHistory", "CurrentState", "ChangesPerHour"]
+
+
 def test_decimal_columns_keep_every_digit(awkward_proofs):
     proof = awkward_proofs[0]
     rows = proof.select(proof.names.history_view)
