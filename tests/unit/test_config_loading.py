@@ -332,3 +332,17 @@ def test_a_quota_below_lambdas_unreserved_minimum_leaves_nothing_reservable():
         "datalake.transform.account_concurrency_quota = 10 leaves at most 0 reservable (Lambda keeps 100 "
         "unreserved); lower it, raise the quota, or set it to null"
     )
+
+
+def test_the_key_declarations_carry_their_range_default_and_text():
+    # _key and _int run while the module is imported; called here, they are checked like any other function.
+    field = config._int(3, 7, 5, "why")
+    assert field.json_schema_extra == {"allowed": "a whole number from 3 to 7 (why)"} and field.default == 5
+    assert [(type(m).__name__, getattr(m, "ge", getattr(m, "le", None))) for m in field.metadata] == [
+        ("Ge", 3),
+        ("Le", 7),
+    ]
+    assert config._int(0, 9, None).json_schema_extra == {"allowed": "a whole number from 0 to 9"}
+    assert config._int(0, 9, None).default is None
+    key = config._key("some text", default=4, ge=1)
+    assert key.json_schema_extra == {"allowed": "some text"} and key.default == 4 and len(key.metadata) == 1

@@ -175,3 +175,9 @@ def test_an_invalid_event_is_logged_in_the_metrics_namespace():
     with contextlib.redirect_stdout(out), pytest.raises(handler.InvalidEvent):
         handler.process_event({"records": None})
     assert json.loads(out.getvalue())["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "DdbDataLake/Transform"
+
+
+def test_the_metadata_key_texts():
+    # record._key runs while the module is imported; called here, it is checked like any other function.
+    assert record._key("_event_id") == ',"_event_id":'
+    assert record._key('a"b', first=True) == '{"a\\"b":'
