@@ -346,3 +346,9 @@ def test_the_key_declarations_carry_their_range_default_and_text():
     assert config._int(0, 9, None).default is None
     key = config._key("some text", default=4, ge=1)
     assert key.json_schema_extra == {"allowed": "some text"} and key.default == 4 and len(key.metadata) == 1
+
+
+def test_a_key_ending_in_x_set_on_the_command_line_is_blamed_on_it():
+    raw = configs.default()
+    (line,) = _load_error({"datalake": raw, "datalake.prefiX": "abc"}, {"datalake": raw}).problems
+    assert line.endswith(" (set on the command line: -c datalake.prefiX=...)")
