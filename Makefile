@@ -18,7 +18,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 SUPPORTED_PYTHON := import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
 
-.PHONY: help install synth test lint pytest bench clean
+.PHONY: help install synth test lint pytest bench clean mutation
 
 help:
 	@echo "make synth                 install, then synthesize the pipeline and all stages into cdk.out/ (cdk-nag gated)"
@@ -26,6 +26,7 @@ help:
 	@echo "make pytest ARGS='-k ...'  run a subset of the tests with the same Node and venv (e.g. ARGS='tests/unit -x')"
 	@echo "make lint                  ruff check and format check"
 	@echo "make bench                 transform Lambda throughput benchmark"
+	@echo "make mutation [MODULES=..] mutation testing of transform, SQL and config (slow, not in test/CI; docs/testing.md)"
 	@echo "make install               only install (.venv from pyproject.toml, node_modules from package-lock.json)"
 	@echo "make clean                 remove cdk.out, reports and caches (keeps installs)"
 
@@ -87,6 +88,10 @@ pytest: install
 
 bench: install
 	$(BIN)/python -m benchmarks.bench_transform
+
+# Modules and the tests that own them: [tool.mutation] in pyproject.toml. Results: reports/mutation/.
+mutation: install $(NODE_STAMP)
+	nice -n 19 $(BIN)/python -m tests.mutation $(MODULES)
 
 clean:
 	rm -rf cdk.out reports .pytest_cache .ruff_cache

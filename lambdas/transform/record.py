@@ -88,7 +88,9 @@ def iso_from_epoch(value: object) -> str:
             micros = value * 1_000
         else:
             micros = value
-    elif type(value) is float and math.isfinite(value) and value >= 0:
+    elif type(value) is float and math.isfinite(value):
+        if value < 0:
+            raise MalformedRecord("ApproximateCreationDateTime is negative")
         if value < _SECONDS_BELOW:
             micros = round(value * 1_000_000)
         elif value < _MILLIS_BELOW:

@@ -4,12 +4,19 @@ would write from it.
 The stream has inserts, updates, deletes, TTL deletes, re-inserts after a delete, duplicate deliveries (Firehose
 retries: same Kinesis record; DynamoDB re-puts: new sequence number), late writes, a reshard from 2 to 4 shards,
 backfill records (``"ddbLakeOrigin": "backfill"``), changes of one item within one millisecond, sequence numbers
-of different lengths, and every configured column of the table (attributes differing only in case, escaped
+of different lengths (up to Kinesis's 129 digits), changes of one item with equal time AND equal sequence number
+(only ``_event_id`` orders them), copies without a sequence number (as ``ddb-lake replay`` writes them) next to copies
+with one, and every configured column of the table (attributes differing only in case, escaped
 names, non-ASCII names, 38-digit numbers, nested maps) plus attributes nobody declared.
 
 The ground truth is computed here from the generated changes alone, in Python, by the documented rule
-(docs/lake-queries.md): it never looks at SQL. Each expected row is keyed by the exact JSON key the transform
-writes; the test maps keys to column names through the deployed Glue table's ``mapping.*`` properties.
+(docs/lake-queries.md, *Ordering and duplicates: the rule*): it never looks at SQL. Sequence numbers are compared as
+numbers (what equal-width text comparison stands for). A copy without a sequence number (a replayed record: the raw
+backup keeps none) counts as having the lowest one: a copy with a sequence number is the one kept, and among changes
+of equal time a change known only from a replay orders first (see ``order_key``).
+
+Each expected row is keyed by the exact JSON key the transform writes; the test maps keys to column names through
+the deployed Glue table's ``mapping.*`` properties.
 
 The lake is written the way Firehose writes it: records go through the real transform handler in batches of the
 processor's size, lines are grouped into GZIP objects by the S3 buffer, and each object lands in the hour
@@ -61,6 +68,11 @@ _FIRST_SEQUENCE = {
     CHILD_SHARDS[2]: 10**54 + 10**30,
     CHILD_SHARDS[3]: 10**54 + 10**40,
 }
+# The longest sequence numbers Kinesis allows (pattern 0|([1-9]\d{0,128})): 129 digits, next to 128-digit ones.
+# They start with "1" and "9" so that any narrower padding, which cuts or misaligns them, orders them wrongly.
+WIDE_SHARD = "shardId-000000000009"
+SEQUENCE_129 = 10**128 + 5
+SEQUENCE_128 = 10**128 - 7
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 _WORDS = ("alpha", "bravo", "Zürich", "naïve", "straße", "東京", "données", "kilo", "OSLO", "quebec")
 PROCESSOR_BUFFER_BYTES = 1024 * 1024
@@ -155,6 +167,8 @@ class Change:
     origin: str = "stream"
     ttl: bool = False
     put_delay_us: int = 0  # how long after the change DynamoDB put it on the stream (late writes)
+    # Scripted copies, in arrival order: (shard, sequence number), both None for a replayed copy. None: generated.
+    copies: tuple[tuple[str | None, int | None], ...] | None = None
 
     def record(self, table: str, region: str) -> dict[str, Any]:
         ddb: dict[str, Any] = {"ApproximateCreationDateTime": self.time_us, "Keys": self.keys}
@@ -181,11 +195,12 @@ class Change:
 
 @dataclass
 class Put:
-    """One Kinesis record carrying a change (a change is put more than once when DynamoDB re-puts it)."""
+    """One Kinesis record carrying a change (a change is put more than once when DynamoDB re-puts it), or a replayed
+    copy of it (``ddb-lake replay``: no shard, no sequence number)."""
 
     change: Change
-    shard: str
-    sequence: int
+    shard: str | None
+    sequence: int | None
     arrival_ms: int
 
 
@@ -238,7 +253,16 @@ class _Builder:
         return image, values
 
     def add(
-        self, item: int, event_name: str, time_us: int, *, origin: str = "stream", ttl: bool = False, delay: int = 0
+        self,
+        item: int,
+        event_name: str,
+        time_us: int,
+        *,
+        origin: str = "stream",
+        ttl: bool = False,
+        delay: int = 0,
+        copies: tuple[tuple[str | None, int | None], ...] | None = None,
+        event_id: str | None = None,
     ) -> Change:
         keys, key_texts = self.keys(item)
         previous = self.state.get(item)
@@ -255,7 +279,7 @@ class _Builder:
         values.update(key_texts)
         change = Change(
             item=item,
-            event_id=str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            event_id=event_id or str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
             event_name=event_name,
             time_us=time_us,
             keys=keys,
@@ -265,6 +289,7 @@ class _Builder:
             origin=origin,
             ttl=ttl,
             put_delay_us=delay,
+            copies=copies,
         )
         self.changes.append(change)
         return change
@@ -363,13 +388,58 @@ def generate(spec: TableSpec, seed: int = 20261121) -> Stream:
     b.add(d, "INSERT", t - 30 * 60 * US)
     b.add(d, "INSERT", t + 11 * US, origin="backfill")
 
+    _scripted_ties(b, taken)
     return Stream(spec=spec, changes=b.changes, deliveries=_deliver(b.changes, rng))
+
+
+def _event_id(first: str) -> str:
+    """An event ID that sorts where a case needs it (its first hex digit)."""
+    return f"{first * 8}-0000-4000-8000-{first * 12}"
+
+
+def _scripted_ties(b: _Builder, taken: set[int]) -> None:
+    """The cases only the last tie-breakers decide, delivered exactly as scripted (no random re-puts or retries)."""
+    t = T0_US + 5 * HOUR_US + 7 * 60 * US + 123_456
+    shard_a, shard_b = CHILD_SHARDS[0], CHILD_SHARDS[2]
+
+    def new_item() -> int:
+        item = max(taken) + 1
+        taken.add(item)
+        return item
+
+    # (1) Equal time AND equal sequence number (two shards can hand out the same number): only _event_id orders
+    # them, ascending in the history, and the greatest wins the current state.
+    item = new_item()
+    b.add(item, "INSERT", t - 60 * US, copies=((shard_a, 10**54 + 500),))
+    b.add(item, "MODIFY", t, copies=((shard_a, 10**54 + 900),), event_id=_event_id("c"))
+    b.add(item, "MODIFY", t, copies=((shard_b, 10**54 + 900),), event_id=_event_id("3"))
+
+    # (2) Replayed copies (no sequence number) next to Kinesis copies of the same change: the copy with the
+    # sequence number is kept, whichever arrives first.
+    item = new_item()
+    b.add(item, "INSERT", t - 30 * US, copies=((None, None), (shard_a, 10**54 + 700), (None, None)))
+    # ...and a change known only from a replay, at the same time as a change with a sequence number: the replayed
+    # one orders first (lowest) and does not win, although its event ID is the greater.
+    b.add(item, "MODIFY", t, copies=((shard_a, 10**54 + 910),), event_id=_event_id("1"))
+    b.add(item, "MODIFY", t, copies=((None, None), (None, None)), event_id=_event_id("e"))
+
+    # (3) 129-digit and 128-digit sequence numbers on one shard at equal time: the 129-digit one is greater. Its
+    # event ID is the smaller, so ordering by anything but the full number picks the other.
+    item = new_item()
+    b.add(item, "INSERT", t - 10 * US, copies=((WIDE_SHARD, SEQUENCE_128 - 100),))
+    b.add(item, "MODIFY", t, copies=((WIDE_SHARD, SEQUENCE_129),), event_id=_event_id("2"))
+    b.add(item, "MODIFY", t, copies=((WIDE_SHARD, SEQUENCE_128),), event_id=_event_id("d"))
+    # Copies of one change re-put with a 129-digit and a 128-digit number: the 128-digit copy is the lower, kept.
+    item = new_item()
+    b.add(item, "INSERT", t, copies=((WIDE_SHARD, SEQUENCE_129 + 2), (WIDE_SHARD, SEQUENCE_128 + 3)))
 
 
 def _deliver(changes: list[Change], rng: random.Random) -> list[Put]:
     """Kinesis puts (sequence numbers per shard in put order) and Firehose arrivals, duplicates included."""
     # (put time, order of the change, change): changes of one instant are put in the order they happened.
-    puts: list[tuple[int, int, Change]] = [(c.time_us + c.put_delay_us, n, c) for n, c in enumerate(changes)]
+    puts: list[tuple[int, int, Change]] = [
+        (c.time_us + c.put_delay_us, n, c) for n, c in enumerate(changes) if c.copies is None
+    ]
     # DynamoDB re-puts about one change in twelve: a second Kinesis record, later, with its own sequence number
     # (never at the reshard instant, which the scripted cases own).
     for put_us, n, change in list(puts):
@@ -391,7 +461,11 @@ def _deliver(changes: list[Change], rng: random.Random) -> list[Put]:
         # Firehose retries about one batch record in fifteen: the same Kinesis record again, minutes later.
         if rng.random() < 1 / 15:
             deliveries.append(Put(change, shard, sequence, arrival_ms + rng.randint(60, 600) * 1000))
-    deliveries.sort(key=lambda d: (d.arrival_ms, d.shard, d.sequence))
+    for change in changes:
+        for n, (shard, sequence) in enumerate(change.copies or ()):
+            # A second apart, in the order given; replayed copies come through the same transform.
+            deliveries.append(Put(change, shard, sequence, change.time_us // 1000 + 500 + n * 1000))
+    deliveries.sort(key=lambda d: (d.arrival_ms, d.shard or "", d.sequence or 0))
     return deliveries
 
 
@@ -404,7 +478,7 @@ def expected_row(change: Change, put: Put, names: TableNames, region: str) -> di
         "_table_name": names.table,
         "_aws_region": region,
         "_approximate_creation_time": iso(change.time_us),
-        "_sequence_number": str(put.sequence),
+        "_sequence_number": None if put.sequence is None else str(put.sequence),
         "_shard_id": put.shard,
         "_is_deleted": change.event_name == "REMOVE",
         "_is_ttl_delete": change.ttl,
@@ -413,14 +487,30 @@ def expected_row(change: Change, put: Put, names: TableNames, region: str) -> di
     }
 
 
+def sequence_key(put: Put) -> tuple[bool, int]:
+    """A sequence number compared as a number; none (a replayed copy) below every number."""
+    return (put.sequence is not None, put.sequence or 0)
+
+
 def kept_copies(stream: Stream) -> dict[str, Put]:
-    """Duplicates collapse on the event ID; the copy with the lowest sequence number is the one shown."""
+    """Duplicates collapse on the event ID; the copy with the lowest sequence number is the one shown, and a copy
+    without one (replayed) only when no copy has one."""
     kept: dict[str, Put] = {}
     for put in stream.deliveries:
         best = kept.get(put.change.event_id)
-        if best is None or (put.sequence, put.shard) < (best.sequence, best.shard):
+        if best is None or _copy_rank(put) < _copy_rank(best):
             kept[put.change.event_id] = put
     return kept
+
+
+def _copy_rank(put: Put) -> tuple[bool, int, bool, str]:
+    # Copies of one change differ in sequence number and shard only; replayed copies are identical lines.
+    return (put.sequence is None, put.sequence or 0, put.shard is None, put.shard or "")
+
+
+def order_key(put: Put) -> tuple[int, tuple[bool, int], str]:
+    """Rule 2: change time, then sequence number, then event ID (ascending = older first)."""
+    return (put.change.time_us, sequence_key(put), put.change.event_id)
 
 
 def _key_of(change: Change) -> str:
@@ -433,7 +523,7 @@ def history(stream: Stream) -> dict[str, list[Put]]:
     for put in kept_copies(stream).values():
         per_item.setdefault(_key_of(put.change), []).append(put)
     for puts in per_item.values():
-        puts.sort(key=lambda p: (p.change.time_us, p.sequence, p.change.event_id))
+        puts.sort(key=order_key)
     return per_item
 
 
@@ -444,7 +534,7 @@ def current(stream: Stream) -> dict[str, Put]:
     for key, puts in history(stream).items():
         live = [p for p in puts if p.change.origin == "stream"]
         pool = live or puts
-        winner = max(pool, key=lambda p: (p.change.time_us, p.sequence, p.change.event_id))
+        winner = max(pool, key=order_key)  # the latest by rule 2: the greatest event ID breaks the last tie
         if winner.change.event_name != "REMOVE":
             result[key] = winner
     return result
@@ -485,6 +575,10 @@ def firehose_events(stream: Stream, names: TableNames, region: str, account: str
                     },
                 }
             )
+            if put.sequence is None:
+                # A replayed copy: the same transform without Kinesis metadata (transform.replay.transform_record
+                # gives this exact line), so its _sequence_number and _shard_id are null.
+                del records[-1]["kinesisRecordMetadata"]
         return {
             "invocationId": str(uuid.UUID(int=n, version=4)),
             "deliveryStreamArn": f"arn:aws:firehose:{region}:{account}:deliverystream/{names.delivery_stream}",
