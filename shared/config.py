@@ -492,6 +492,10 @@ class BackupConfig(_Model):
 ATHENA_MAX_PARTITIONS_PER_INSERT = 100
 LAKEHOUSE_MAX_HOURS_PER_RUN = 24 * 30
 LAKEHOUSE_MAX_LATE_WINDOW_HOURS = 24 * 7
+# The largest delay of an object after its arrival hour (both buffers at their maxima, DeliverySettings) plus one
+# hour of margin, in whole hours: 1 + ceil((60 + 900) / 3600) = 2.
+MAX_BUFFER_INTERVAL_SECONDS = 900
+LAKEHOUSE_MIN_LATE_WINDOW_HOURS = 1 + -(-(FIREHOSE_PROCESSOR_BUFFER_SECONDS + MAX_BUFFER_INTERVAL_SECONDS) // 3600)
 
 
 class LakehouseConfig(_Model):
@@ -501,14 +505,18 @@ class LakehouseConfig(_Model):
         default=True,
     )
     schedule_minutes: StrictInt = _int(5, 1440, 15, "minutes between maintenance runs")
+    # Firehose names an object after its oldest record's arrival hour and writes it once both buffers (transform
+    # and S3) are full (https://docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html): it lands up to 60 + 900 s
+    # after its hour ended, plus the hour of margin the change-time queries keep for replication lag and clock skew
+    # (consumer/queries.py, ARRIVAL_MARGIN_SECONDS): LAKEHOUSE_MIN_LATE_WINDOW_HOURS covers every buffer setting.
     late_window_hours: StrictInt = _int(
-        1,
+        LAKEHOUSE_MIN_LATE_WINDOW_HOURS,
         LAKEHOUSE_MAX_LATE_WINDOW_HOURS,
         3,
         "arrival hours each run reads again for objects Firehose writes late; at least buffers + 1 hour",
     )
     max_hours_per_run: StrictInt = _int(
-        3,
+        LAKEHOUSE_MIN_LATE_WINDOW_HOURS + 2,
         LAKEHOUSE_MAX_HOURS_PER_RUN,
         72,
         "arrival hours one run reads at most; at least late_window_hours + 2 (a catch-up must advance); at most 30 "
@@ -663,24 +671,11 @@ def _cross_checks(cfg: AppConfig) -> Iterator[str]:
 
 
 def _lakehouse_checks(cfg: AppConfig) -> Iterator[str]:
-    """The late window must cover the buffers, and a catch-up must advance."""
+    """A catch-up must advance (the late window covers the buffers by its own lower bound)."""
     c = CONTEXT_KEY
     lake = cfg.lakehouse
     if not lake.enabled:
         return
-    for table in cfg.tables:
-        # Firehose names an object after its oldest record's arrival hour and writes it once both buffers
-        # (transform and S3) are full (https://docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html): it lands
-        # up to that long after its hour ended, plus the hour of margin the change-time queries also keep for
-        # replication lag and clock skew (consumer/queries.py, ARRIVAL_MARGIN_SECONDS).
-        buffers = FIREHOSE_PROCESSOR_BUFFER_SECONDS + cfg.delivery_for(table).buffer_interval_seconds
-        needed = 1 + -(-buffers // 3600)
-        if lake.late_window_hours < needed:
-            yield (
-                f"{c}.lakehouse.late_window_hours = {lake.late_window_hours}: table {table.name!r} buffers up to "
-                f"{buffers} s (transform {FIREHOSE_PROCESSOR_BUFFER_SECONDS} s + its S3 buffer interval) and an "
-                f"hour is kept for replication lag, so objects land up to {needed} hours late: set at least {needed}"
-            )
     # Each run starts late_window_hours before the last hour merged (the state's progress row) and reads at most
     # max_hours_per_run hours, so a catch-up advances max_hours_per_run - 1 - late_window_hours hours per run.
     low = lake.late_window_hours + 2

@@ -11,6 +11,7 @@ the offline proof uses.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -509,13 +510,11 @@ def test_defaults_fit_athenas_partition_limit_and_the_buffers():
     [
         (
             {"late_window_hours": 1},
-            "datalake.lakehouse.late_window_hours = 1: table 'orders' buffers up to 180 s (transform 60 s + its S3 "
-            "buffer interval) and an hour is kept for replication lag, so objects land up to 2 hours late: set at "
-            "least 2",
+            "datalake.lakehouse.late_window_hours = 1: must be a whole number from 2 to 168",
         ),
         (
             {"max_hours_per_run": 721},
-            "datalake.lakehouse.max_hours_per_run = 721: must be a whole number from 3 to 720",
+            "datalake.lakehouse.max_hours_per_run = 721: must be a whole number from 4 to 720",
         ),
         (
             {"late_window_hours": 10, "max_hours_per_run": 11},
@@ -532,5 +531,11 @@ def test_bad_lakehouse_settings_name_the_key_the_value_and_what_is_allowed(lakeh
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
 
 
-def test_a_disabled_lakehouse_is_not_checked_against_the_buffers():
-    assert not config.from_dict(_lakehouse_config(enabled=False, late_window_hours=1)).lakehouse.enabled
+def test_the_smallest_late_window_covers_the_largest_buffers():
+    """An object lands up to both buffers after its arrival hour ends (transform 60 s + at most 900 s of S3
+    buffer), and an hour is kept for replication lag: the lower bound of late_window_hours is exactly that."""
+    delivery = config.DeliverySettings.model_fields["buffer_interval_seconds"]
+    (largest,) = (m.le for m in delivery.metadata if hasattr(m, "le"))
+    assert largest == config.MAX_BUFFER_INTERVAL_SECONDS
+    worst = config.FIREHOSE_PROCESSOR_BUFFER_SECONDS + largest
+    assert config.LAKEHOUSE_MIN_LATE_WINDOW_HOURS == 1 + math.ceil(worst / 3600) == 2

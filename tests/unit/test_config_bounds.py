@@ -34,10 +34,14 @@ PINNED: dict[str, tuple[int, int]] = {
     "transform.account_concurrency_quota": (10, 1_000_000),
     "data_lake.noncurrent_version_expiration_days": (1, 3650),
     "data_lake.access_log_expiration_days": (1, 3650),
+    "data_lake.object_lock_retention_days": (0, 36500),
     "athena.bytes_scanned_cutoff_mib": (10, 10_485_760),
     "athena.results_expiration_days": (1, 3650),
     "backup.daily_retention_days": (1, 3650),
     "backup.monthly_retention_days": (30, 36500),
+    "lakehouse.schedule_minutes": (5, 1440),
+    "lakehouse.late_window_hours": (2, 168),
+    "lakehouse.max_hours_per_run": (4, 720),
 }
 
 
@@ -82,6 +86,16 @@ def _raw_with(path: str, value: Any) -> dict[str, Any]:
     raw.setdefault("transform", {})["account_concurrency_quota"] = 1_000_000
     if path == "transform.reserved_concurrency":
         raw["tables"][0]["stream"]["mode"] = "ON_DEMAND"  # no per-shard minimum: 1 is a valid reservation
+        del raw["tables"][0]["stream"]["shard_count"]  # a shard count with ON_DEMAND is refused
+    # Daily recovery points may not outlive monthly ones; a catch-up must advance past the late window.
+    if path == "backup.daily_retention_days":
+        raw.setdefault("backup", {})["monthly_retention_days"] = 36500
+    if path == "backup.monthly_retention_days":
+        raw.setdefault("backup", {})["daily_retention_days"] = 1
+    if path == "lakehouse.late_window_hours":
+        raw.setdefault("lakehouse", {})["max_hours_per_run"] = PINNED["lakehouse.max_hours_per_run"][1]
+    if path == "lakehouse.max_hours_per_run":
+        raw.setdefault("lakehouse", {})["late_window_hours"] = PINNED["lakehouse.late_window_hours"][0]
     node: Any = raw
     parts = path.replace("[]", ".0").split(".")
     for part in parts[:-1]:

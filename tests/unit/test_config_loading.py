@@ -324,7 +324,7 @@ def test_a_number_in_an_override_path_names_a_key_of_an_object():
 
 def test_a_quota_below_lambdas_unreserved_minimum_leaves_nothing_reservable():
     raw = configs.default()
-    raw["tables"][0]["stream"]["mode"] = "ON_DEMAND"
+    raw["tables"][0]["stream"] = {"mode": "ON_DEMAND"}  # no per-shard minimum
     raw["transform"] = {"reserved_concurrency": 5, "account_concurrency_quota": 10}
     (line,) = _problems(raw)
     assert line == (
