@@ -24,6 +24,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from producer.alarm_topic import AlarmTopic
+from producer.keys import log_group_pattern
 from shared.naming import LakeNames
 
 
@@ -43,21 +44,15 @@ class ConsumerMonitoring(Construct):
         stack = Stack.of(self)
         self.key = key
         # CloudWatch Logs encrypts the state machines' log groups with this key; the encryption context keeps it to
-        # log groups of this account and region
+        # this stack's (unnamed, so CloudFormation names them '<stack>-<logical id>-<suffix>') log groups
         # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowCloudWatchLogsForThisAccountsLogGroups",
+                sid="AllowCloudWatchLogsForThisStacksLogGroups",
                 principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
                 actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
                 resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": (
-                            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"
-                        )
-                    }
-                },
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_pattern(stack)}},
             )
         )
         # Alarms publish to the KMS-encrypted topic as CloudWatch, which needs a data key.

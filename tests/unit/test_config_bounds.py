@@ -45,16 +45,6 @@ PINNED: dict[str, tuple[int, int]] = {
 }
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_of(arg)
-        if found:
-            return found
-    return None
-
-
 def _numeric_bounds(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, FieldInfo, int, int]]:
     for name, field in model.model_fields.items():
         path = f"{prefix}{name}"
@@ -63,7 +53,7 @@ def _numeric_bounds(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[
         if low is not None or high is not None:
             assert low is not None and high is not None, f"{path}: a range needs both ends"
             yield path, field, low, high
-        nested = _model_of(field.annotation)
+        nested = config._model_of(field.annotation)
         if nested is not None:
             yield from _numeric_bounds(nested, path + ("[]." if name == "tables" else "."))
 
@@ -150,7 +140,7 @@ def _field(path: str) -> FieldInfo:
     field = None
     for part in path.replace("[]", "").split("."):
         field = model.model_fields[part]
-        model = _model_of(field.annotation)
+        model = config._model_of(field.annotation)
     assert field is not None
     return field
 
@@ -228,7 +218,7 @@ def test_non_empty_lists(path):
 def _object_keys() -> Iterator[tuple[str, type[BaseModel]]]:
     def walk(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, type[BaseModel]]]:
         for name, field in model.model_fields.items():
-            nested = _model_of(field.annotation)
+            nested = config._model_of(field.annotation)
             if nested is not None:
                 yield prefix + name, nested
                 yield from walk(nested, prefix + name + ("[]." if name == "tables" else "."))
