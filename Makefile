@@ -90,7 +90,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_transform
 
 # Modules and the tests that own them: [tool.mutation] in pyproject.toml. Results: reports/mutation/.
-mutation: install $(NODE_STAMP)
+mutation: install
 	nice -n 19 $(BIN)/python -m tests.mutation $(MODULES)
 
 clean:
