@@ -17,7 +17,7 @@ import sqlglot
 from aws_cdk.assertions import Template
 
 from consumer import columns as catalog_columns
-from consumer.queries import SEQUENCE_WIDTH, TableQueries
+from consumer.queries import TableQueries
 from consumer.views import VIEW_EXPANDED_TEXT, decode_view
 from lambdas.transform.flatten import top_level_column
 from lambdas.transform.record import METADATA_COLUMNS as TRANSFORM_METADATA
@@ -231,7 +231,7 @@ def test_every_raw_query_applies_the_ordering_rule(glue_tables, consumer: Templa
     for sql in texts:
         # Duplicates collapse on the event ID, sequence numbers compare as equal-width text, malformed lines skipped.
         assert 'PARTITION BY "_event_id"' in sql
-        assert f"lpad(\"_sequence_number\", {SEQUENCE_WIDTH}, '0')" in sql
+        assert "lpad(\"_sequence_number\", 129, '0')" in sql  # Kinesis' widest: 129 digits
         assert '"_event_id" IS NOT NULL' in sql
         # The change time is compared as text: never parsed to a millisecond timestamp.
         assert "from_iso8601" not in sql and 'CAST("_approximate_creation_time"' not in sql

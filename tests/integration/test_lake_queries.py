@@ -330,7 +330,7 @@ def _views_declare_exactly_the_columns_their_sql_returns(proofs: list[Proof]) ->
     # Athena reads a view's columns from its Glue definition: names and types must be what the SQL returns.
     tables = glue_tables(proofs[0].lake.template)
     for proof in proofs:
-        for view in (proof.names.history_view, proof.names.current_view):
+        for view in (proof.names.raw_history_view, proof.names.raw_current_view):
             con = proof.lake.con
             declared = [
                 (c["Name"], con.execute(f"SELECT typeof(CAST(NULL AS {duckdb_type(c['Type'])}))").fetchone()[0])
@@ -407,7 +407,7 @@ def test_the_sequence_width_is_kinesis_maximum_in_every_deployed_query(awkward_p
     views = glue_tables(proof.lake.template)
     texts += [
         decode_view(views[name]["TableInput"]["ViewOriginalText"])["originalSql"]
-        for name in (proof.names.history_view, proof.names.current_view)
+        for name in (proof.names.raw_history_view, proof.names.raw_current_view)
     ]
     for sql in texts:
         widths = set(re.findall(r'lpad\("_sequence_number", (\d+), \'0\'\)', sql))
