@@ -79,7 +79,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         elif "sandboxed" in getattr(item, "fixturenames", ()):
             group = "config-sandbox"
         else:
-            group = item.module.__name__ if item.module else item.nodeid
+            # A module's tests stay together, split only by the values of its module- or session-scoped fixtures
+            # (e.g. one lakehouse proof per configuration): each such fixture is still built once.
+            definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+            shared = [
+                f"{name}={value}"
+                for name, value in params.items()
+                if name in definitions and definitions[name][-1].scope in ("module", "package", "session")
+            ]
+            group = (item.module.__name__ if item.module else item.nodeid) + (f"[{','.join(shared)}]" if shared else "")
         item.add_marker(pytest.mark.xdist_group(group))
 
 
