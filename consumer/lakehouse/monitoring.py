@@ -9,7 +9,7 @@ the same ``notifications.alarm_emails`` subscriptions.
 
 The topic and the maintenance log groups are encrypted with the data-lake key (account B's one key; a second key
 would cost as much and change nothing about who administers it). For that, the key policy admits two service
-principals, each only in its own context: CloudWatch Logs for log groups of this account and region (encryption
+principals, each only in its own context (``shared.key_policies``): CloudWatch Logs for this stack's log groups (encryption
 context), and CloudWatch alarms of this account publishing to the encrypted topic (``aws:SourceAccount``).
 """
 
@@ -18,13 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_cdk import Stack
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from producer.alarm_topic import AlarmTopic
-from producer.keys import log_group_pattern
+from shared.key_policies import allow_logs_and_alarms
 from shared.naming import LakeNames
 
 
@@ -43,28 +42,8 @@ class ConsumerMonitoring(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.key = key
-        # CloudWatch Logs encrypts the state machines' log groups with this key; the encryption context keeps it to
-        # this stack's (unnamed, so CloudFormation names them '<stack>-<logical id>-<suffix>') log groups
-        # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogsForThisStacksLogGroups",
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_pattern(stack)}},
-            )
-        )
-        # Alarms publish to the KMS-encrypted topic as CloudWatch, which needs a data key.
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchAlarmsToPublishToEncryptedTopic",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            )
-        )
+        # The maintenance log groups and the alarm topic are encrypted with the lake key.
+        allow_logs_and_alarms(self.key, stack)
         topic = AlarmTopic(
             self, "Topic", display_name=display_name, key=self.key, alarm_prefixes=alarm_prefixes, emails=emails
         ).topic
