@@ -9,8 +9,9 @@ the same ``notifications.alarm_emails`` subscriptions.
 
 The topic and the maintenance log groups are encrypted with the data-lake key (account B's one key; a second key
 would cost as much and change nothing about who administers it). For that, the key policy admits two service
-principals, each only in its own context (``shared.key_policies``): CloudWatch Logs for this stack's log groups (encryption
-context), and CloudWatch alarms of this account publishing to the encrypted topic (``aws:SourceAccount``).
+principals, each only in its own context (``shared.key_policies``): CloudWatch Logs for this stack's log groups
+(encryption context), and CloudWatch alarms of this account publishing to the encrypted topic
+(``aws:SourceAccount``).
 """
 
 from __future__ import annotations
