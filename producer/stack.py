@@ -7,12 +7,12 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from producer.alarm_topic import AlarmTopic
 from producer.backup import TableBackup
 from producer.capture import TableCapture
 from producer.keys import ProducerKey
 from producer.network import IsolatedNetwork
 from shared import naming
+from shared.alarm_topic import AlarmTopic
 from shared.config import AppConfig
 from shared.nag import cover_invisible_functions
 

@@ -23,7 +23,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from producer.alarm_topic import AlarmTopic
+from shared.alarm_topic import AlarmTopic
 from shared.key_policies import allow_logs_and_alarms
 from shared.naming import LakeNames
 

@@ -1,4 +1,5 @@
-"""The producer's alarm topic, shared by every table's alarms."""
+"""An alarm topic (KMS-encrypted, TLS only, e-mail subscriptions) that admits only the given alarms: the producer's
+for every table's capture alarms, and account B's for the lakehouse maintenance."""
 
 from __future__ import annotations
 
