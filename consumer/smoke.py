@@ -20,7 +20,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
@@ -31,6 +31,7 @@ from constructs import Construct
 
 from lambdas.transform.flatten import top_level_column
 from shared import naming
+from shared.key_policies import allow_cloudwatch_logs, log_group_arn
 from shared.nag import HIPAA, NIST, REGULATORY, SERVERLESS, acknowledge, acknowledge_rule, in_packs
 from shared.naming import LakeNames, TableNames
 
@@ -96,19 +97,9 @@ class SmokeReaderRole(Construct):
             retention=LOG_RETENTION,
             removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
-        # CloudWatch Logs may use the lake key for this one group only
-        # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
-        group_arn = stack.format_arn(
-            service="logs", resource="log-group", arn_format=ArnFormat.COLON_RESOURCE_NAME, resource_name=log_group_name
-        )
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchLogsForTheSmokeProbe",
-                principals=[iam.ServicePrincipal(f"logs.{lake.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn}},
-            )
+        # CloudWatch Logs may use the lake key for this one group only.
+        allow_cloudwatch_logs(
+            key, stack, "CloudWatchLogsForTheSmokeProbe", "ArnEquals", log_group_arn(stack, log_group_name)
         )
         self.probe_role = iam.Role(
             self,

@@ -28,6 +28,7 @@ from pipeline.toolchain import cdk_assets_lock, cdk_assets_version, cdk_cli_vers
 from producer.stage import ProducerStage
 from shared.access_logs import AccessLogBucket
 from shared.config import AppConfig
+from shared.key_policies import allow_cloudwatch_logs, log_group_arn
 from shared.nag import HIPAA, NIST, PCI, REGULATORY, SERVERLESS, acknowledge, acknowledge_rule, in_packs
 
 CONSUMER_STAGE = "Consumer"
@@ -294,26 +295,8 @@ class PipelineStack(Stack):
             retention=logs.RetentionDays.ONE_YEAR,
             removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
-        # CloudWatch Logs encrypts with the key only where its key policy lets the service use it for this group:
-        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchLogsForTheAutoApproveGroup",
-                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={
-                    "ArnEquals": {
-                        "kms:EncryptionContext:aws:logs:arn": self.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                            resource_name=name,
-                        )
-                    }
-                },
-            )
-        )
+        # CloudWatch Logs encrypts with the key only where its key policy lets the service use it for this group.
+        allow_cloudwatch_logs(key, self, "CloudWatchLogsForTheAutoApproveGroup", "ArnEquals", log_group_arn(self, name))
         function = approve.node.default_child
         assert isinstance(function, lambda_.CfnFunction)
         function.add_property_override("LoggingConfig", {"LogGroup": group.log_group_name})
