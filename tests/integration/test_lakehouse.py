@@ -34,7 +34,7 @@ from tests.integration import lake_stream, lakehouse_iceberg
 from tests.integration import lakehouse_stream as ls
 from tests.integration.lakehouse_proof import DuckLakehouse, deployed_statements, json_extract_scalar, to_duckdb
 from tests.integration.lakehouse_template import bind, maintenance_steps
-from tests.integration.test_lake_queries import awkward
+from tests.integration.test_lake_queries import _exact, awkward
 
 
 def _variant(name: str) -> Callable[[], dict[str, Any]]:
@@ -51,15 +51,6 @@ OLD_HOURS = (ls.hour_text(ls.at(0)), ls.hour_text(ls.at(ls.MAX_HOURS_PER_RUN - 1
 
 def load(raw: dict[str, Any]) -> AppConfig:
     return config.load({config.CONTEXT_KEY: raw})
-
-
-def _exact(value: Any) -> Any:
-    """Values compared exactly: a Decimal by its digits and scale, a float by its repr."""
-    if isinstance(value, Decimal):
-        return ("decimal", str(value))
-    if isinstance(value, float):
-        return ("double", repr(value))
-    return value
 
 
 def _exact_rows(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:

@@ -8,7 +8,6 @@ exact key path and the value and shows the model's own ``allowed`` text (read fr
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from pydantic.fields import FieldInfo
 
 from shared import config
 from tests import configs
+from tests.unit.test_config_loading import _problems
 
 # key path ("[]" for every item of a list) -> (lowest accepted, highest accepted): the documented ranges.
 PINNED: dict[str, tuple[int, int]] = {
@@ -96,14 +96,6 @@ def _raw_with(path: str, value: Any) -> dict[str, Any]:
 
 def _dotted(path: str) -> str:
     return f"{config.CONTEXT_KEY}." + path.replace("[]", "[0]")
-
-
-def _problems(raw: dict[str, Any]) -> list[str]:
-    try:
-        config.from_dict(copy.deepcopy(raw))
-    except config.ConfigError as error:
-        return error.problems
-    return []
 
 
 def _cases() -> Iterator[Any]:
