@@ -224,6 +224,7 @@ def main() -> None:
         lake=naming.lake(cfg),
         late_window_hours=args.late_window,
         max_hours_per_run=24,
+        first_year=cfg.data_lake.first_year,
     )
     root = args.out or Path(tempfile.mkdtemp(prefix="lakehouse-bench-"))
     began = time.perf_counter()

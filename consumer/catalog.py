@@ -47,7 +47,7 @@ from shared import naming
 from shared.config import TableSpec
 from shared.naming import LakeNames, TableNames
 
-if TYPE_CHECKING:  # sql.py reads this module's column and projection constants
+if TYPE_CHECKING:  # sql.py reads this module's column constants
     from consumer.lakehouse.sql import LakehouseSql
 
 __all__ = [
@@ -71,10 +71,16 @@ TEXT_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat
 LINE_COLUMN = "line"
 LINE_FIELD_DELIMITER = "\u0001"
 
-# Integer projection enumerates every value: a bounded year range keeps unfiltered scans planable.
-PROJECTION_YEARS = "2025,2050"
-# Range of each partition column of shared.naming.DATE_PARTITIONS; all but the year are written with 2 digits.
-_PROJECTION_RANGES = {"year": PROJECTION_YEARS, "month": "1,12", "day": "1,31", "hour": "0,23"}
+# Month, day and hour are integer projections written with 2 digits (naming.DATE_PARTITIONS); Athena enumerates
+# every value of an integer range, 12 * 31 * 24 = 8,928 combinations per projected year.
+_PROJECTION_RANGES = {"month": "1,12", "day": "1,31", "hour": "0,23"}
+# The year is a date projection from the configured first year to NOW, so an unfiltered query enumerates only the
+# years that can hold data (not 2025-2050). Athena's date type: "range ... can also contain relative date strings
+# ... NOW", "interval.unit ... YEARS", format "based on the Java date format DateTimeFormatter", "Projected date
+# columns are generated in Coordinated Universal Time (UTC) at query execution time"
+# (https://docs.aws.amazon.com/athena/latest/ug/partition-projection-supported-types.html), the time zone
+# Firehose's !{timestamp:yyyy} uses too (https://docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html).
+YEAR_PROJECTION_FORMAT = "yyyy"
 _COLUMN_OF_FORMAT = {fmt: column for column, fmt in naming.DATE_PARTITIONS}
 
 
@@ -107,14 +113,23 @@ def location_template(lake: LakeNames, names: TableNames) -> str:
     return f"s3://{lake.bucket}/" + re.sub(r"!\{timestamp:([^}]*)\}", column, names.data_prefix)
 
 
-def projection_parameters(lake: LakeNames, names: TableNames) -> dict[str, str]:
-    """Partition projection (https://docs.aws.amazon.com/athena/latest/ug/partition-projection.html)."""
-    params = {"projection.enabled": "true", "storage.location.template": location_template(lake, names)}
-    for column in PARTITION_COLUMNS:
+def projection_parameters(lake: LakeNames, names: TableNames, first_year: int) -> dict[str, str]:
+    """Partition projection (https://docs.aws.amazon.com/athena/latest/ug/partition-projection.html): the year from
+    ``first_year`` to the current year (UTC), then every month, day and hour."""
+    year, *others = PARTITION_COLUMNS
+    params = {
+        "projection.enabled": "true",
+        "storage.location.template": location_template(lake, names),
+        f"projection.{year}.type": "date",
+        f"projection.{year}.format": YEAR_PROJECTION_FORMAT,
+        f"projection.{year}.range": f"{first_year:04d},NOW",
+        f"projection.{year}.interval": "1",
+        f"projection.{year}.interval.unit": "YEARS",
+    }
+    for column in others:
         params[f"projection.{column}.type"] = "integer"
         params[f"projection.{column}.range"] = _PROJECTION_RANGES[column]
-        if column != "year":
-            params[f"projection.{column}.digits"] = "2"
+        params[f"projection.{column}.digits"] = "2"
     return params
 
 
@@ -145,15 +160,17 @@ class TableCatalog(Construct):
         names: TableNames,
         lake: LakeNames,
         database: glue.CfnDatabase,
+        first_year: int,
         lakehouse: LakehouseSql | None = None,
     ) -> None:
-        """``lakehouse``: the table's lakehouse SQL when the lakehouse is enabled (its views then read the Iceberg
+        """``first_year``: the first arrival year the raw tables project (``data_lake.first_year``).
+        ``lakehouse``: the table's lakehouse SQL when the lakehouse is enabled (its views then read the Iceberg
         tables), else None."""
         super().__init__(scope, construct_id)
         account = Stack.of(self).account
         self.columns = table_columns(spec)
         partitions = [glue.CfnTable.ColumnProperty(name=p, type="string") for p in PARTITION_COLUMNS]
-        projection = projection_parameters(lake, names)
+        projection = projection_parameters(lake, names, first_year)
 
         def external_table(
             construct_id: str,

@@ -69,6 +69,7 @@ class DataLakeStack(Stack):
                 lake=lake,
                 late_window_hours=lakehouse.late_window_hours,
                 max_hours_per_run=lakehouse.max_hours_per_run,
+                first_year=cfg.data_lake.first_year,
             )
             for spec, names in tables
             if lakehouse.enabled
@@ -81,6 +82,7 @@ class DataLakeStack(Stack):
                 names=names,
                 lake=lake,
                 database=database,
+                first_year=cfg.data_lake.first_year,
                 lakehouse=self.lakehouse_sql.get(spec.name),
             )
             for spec, names in tables

@@ -559,6 +559,20 @@ def rebuild_command(
         end = rebuild.parse_hour("--to", last) if last else now_hour
         if start is not None and start > end:
             raise OpsError(f"--from {first} is after --to {last or f'{end:%Y-%m-%dT%H}'}", ExitCode.USAGE)
+        # The state machine refuses these too (validate_window); said here before any AWS call.
+        if end > now_hour:
+            raise OpsError(
+                f"--to {last} is after the current hour ({now_hour:%Y-%m-%dT%H} UTC): a window's end becomes the "
+                "state's progress, and scheduled runs would skip every hour until then",
+                ExitCode.USAGE,
+            )
+        first_year = cfg.data_lake.first_year
+        if start is not None and start.year < first_year:
+            raise OpsError(
+                f"--from {first} is before datalake.data_lake.first_year ({first_year}): Athena's raw tables project "
+                f"no earlier hour; use --from {first_year}-01-01T00 or lower data_lake.first_year and deploy",
+                ExitCode.USAGE,
+            )
         session = _consumer_session(cfg, profile_consumer, role_consumer)
         s3 = aws.client(session, "s3", cfg.consumer.region)
         root = names.root(naming.DATA)
@@ -569,6 +583,14 @@ def rebuild_command(
                 return ExitCode.FAILED
             if start > end:
                 err.print(f"nothing to rebuild: the earliest data ({start:%Y-%m-%dT%H}) is after --to {last}")
+                return ExitCode.FAILED
+            if start.year < first_year:
+                # Objects Athena cannot see: rebuilding from first_year would silently leave them out.
+                err.print(
+                    f"the earliest data ({start:%Y-%m-%dT%H}) is before datalake.data_lake.first_year ({first_year}), "
+                    "so Athena cannot read it: lower data_lake.first_year and deploy, or pass "
+                    f"--from {first_year}-01-01T00 to leave it out"
+                )
                 return ExitCode.FAILED
         size = rebuild.max_hours_per_run(cfg)
         parts = rebuild.ranges(start, end, size)

@@ -25,6 +25,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -410,12 +411,34 @@ class ReplicaConfig(_Model):
 
 RoleName = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9+=,.@_-]{1,64}$")]
 OBJECT_LOCK_MAX_DAYS = 36500
+# The earliest arrival year the raw tables ever projected (earlier versions projected 2025-2050), so the default
+# keeps every hour an existing lake holds queryable.
+EARLIEST_FIRST_YEAR = 2025
+
+
+def _first_year(year: int) -> int:
+    """From EARLIEST_FIRST_YEAR to the current year (UTC): the projection ends at NOW, so a later first year would
+    hide every hour until then (a typo such as 2062 for 2026 would make the lake look empty)."""
+    current = datetime.now(UTC).year
+    if not EARLIEST_FIRST_YEAR <= year <= current:
+        raise _Problems(
+            [("", year, f"must be a whole number from {EARLIEST_FIRST_YEAR} to the current year ({current}, UTC)")]
+        )
+    return year
+
+
+FirstYear = Annotated[StrictInt, AfterValidator(_first_year)]
 
 
 class DataLakeConfig(_Model):
     noncurrent_version_expiration_days: StrictInt = _int(1, 3650, 90)
     access_log_expiration_days: StrictInt = _int(1, 3650, 365)
     replica: ReplicaConfig | None = _key("null or an object (see data_lake.replica.*)", default=None)
+    first_year: FirstYear = _key(
+        f"a whole number from {EARLIEST_FIRST_YEAR} to the current year (UTC): the first arrival year the raw "
+        "tables project; hours before it are not queryable (docs/lake-queries.md)",
+        default=EARLIEST_FIRST_YEAR,
+    )
     # Integrity of the lake (consumer/buckets.py, docs/security.md).
     break_glass_role_name: RoleName | None = _key(
         "null (no exception besides the deploying CloudFormation role) or the name (no path) of a role in the "

@@ -82,8 +82,9 @@ def _realistic(raw: dict[str, Any]) -> dict[str, Any]:
     raw["source"]["connection_arn"] = (
         "arn:aws:codestar-connections:us-east-2:048213955321:connection/0b8e2c4d-1f3a-4e5b-9c7d-2a6f8e0b1c3d"
     )
-    # The integrity options an audited organization turns on (docs/security.md).
+    # The integrity options an audited organization turns on (docs/security.md), and the year it first deployed.
     raw["data_lake"] = {
+        "first_year": 2026,
         "break_glass_role_name": "data-lake-break-glass",
         "replay_role_name": "data-lake-replay",
         "object_lock_retention_days": 365,

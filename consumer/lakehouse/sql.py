@@ -2,7 +2,7 @@
 
 INTERFACE CONTRACT (the constructs and the offline proof rely on these names):
 
-- ``LakehouseSql(spec, names, lake, late_window_hours, max_hours_per_run)``
+- ``LakehouseSql(spec, names, lake, late_window_hours, max_hours_per_run, first_year)``
 - ``history_columns()`` / ``state_columns()``: ``(name, type)`` pairs of each Iceberg table, Athena DDL types
   (``string``, ``boolean``, ``bigint``, ``decimal(38,2)``, ``timestamp``, ...), in table order.
 - ``history_partitioning`` / ``state_partitioning``: the Iceberg partition transforms, e.g. ``("day(_change_time)",)``.
@@ -47,9 +47,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
 
-from consumer.catalog import LINE_COLUMN, PROJECTION_YEARS
+from consumer.catalog import LINE_COLUMN
 from consumer.columns import PARTITION_COLUMNS, Column, key_columns, table_columns, trino_type
 from consumer.queries import DEFAULT_ORIGIN, SEQUENCE_WIDTH, ViewColumn, quote
 from shared.config import TableSpec
@@ -136,6 +135,8 @@ class LakehouseSql:
     lake: LakeNames
     late_window_hours: int
     max_hours_per_run: int
+    # data_lake.first_year: the first arrival year the raw tables project, so an explicit window starts no earlier.
+    first_year: int
 
     history_partitioning: tuple[str, ...] = ("day(_change_time)",)
     state_partitioning: tuple[str, ...] = ()
@@ -355,23 +356,33 @@ class LakehouseSql:
         )
         return sql, (*WINDOW_VALUES, "window_end")
 
-    @staticmethod
-    def _hours() -> str:
-        """Every arrival hour the raw tables project (consumer.catalog.PROJECTION_YEARS), as 'YYYY-MM-DD-HH' text.
+    def _hours(self) -> str:
+        """``"hours"``, a WITH clause: every arrival hour the raw tables project, from ``first_year`` to the current
+        hour (UTC), as 'YYYY-MM-DD-HH' text.
 
         ``validate_window_step()`` picks an explicit window's hours from it with ``WHERE "hour" = ?``: Athena accepts
         execution parameters only in WHERE clauses ("Currently, ? parameters can be placed only in the WHERE clause.
         Syntax like SELECT ? FROM table is not supported",
-        https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements.html). Two sequences (days,
-        hours), because Trino's sequence() returns at most 10,000 elements.
+        https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements.html). Weeks x days x hours,
+        because Trino's sequence() returns at most 10,000 elements (weeks last 190 years); one week more than
+        date_diff counts, and the filter on the clock, make the list exact whichever way an engine rounds weeks. A
+        window ending after the current hour is refused: its end would move the state's progress row into the
+        future, and scheduled runs would skip every hour until then.
         """
-        first, last = (int(y) for y in PROJECTION_YEARS.split(","))
-        days = (date(last + 1, 1, 1) - date(first, 1, 1)).days - 1
-        start = f"TIMESTAMP '{first:04d}-01-01 00:00:00'"
+        # Both sides timestamp(3) without a zone: Trino's date_diff wants one type, and a cast to a lower
+        # precision would round 17:59:59.6 up into the next hour.
+        start = f"TIMESTAMP '{self.first_year:04d}-01-01 00:00:00.000'"
         return (
-            f"SELECT date_format(date_add('hour', \"h\", date_add('day', \"d\", {start})), {_literal(HOUR_FORMAT)})"
-            ' AS "hour"\n'
-            f'    FROM UNNEST(sequence(0, {days})) AS "days"("d") CROSS JOIN UNNEST(sequence(0, 23)) AS "hours"("h")'
+            f'"clock" AS (SELECT CAST({NOW_SQL} AS timestamp(3)) AS "now"),\n'
+            '"hours" AS (\n'
+            f'  SELECT date_format("time", {_literal(HOUR_FORMAT)}) AS "hour"\n'
+            "  FROM (\n"
+            f'    SELECT date_add(\'hour\', 24 * (7 * "w" + "d") + "h", {start}) AS "time", "now"\n'
+            '    FROM "clock"\n'
+            f'    CROSS JOIN UNNEST(sequence(0, date_diff(\'week\', {start}, "now") + 1)) AS "weeks"("w")\n'
+            '    CROSS JOIN UNNEST(sequence(0, 6)) AS "days"("d")\n'
+            '    CROSS JOIN UNNEST(sequence(0, 23)) AS "day_hours"("h"))\n'
+            '  WHERE "time" <= "now")'
         )
 
     def merge_state_sql(self) -> tuple[str, tuple[str, ...]]:
@@ -416,9 +427,10 @@ class LakehouseSql:
         the MERGE later gets in its text is this result, never the input."""
         sql = (
             f"-- An explicit window for {self.names.key}, re-formatted by Athena from the projected hours, or no row.\n"
+            f"WITH {self._hours()}\n"
             'SELECT s."hour" AS "window_start", e."hour" AS "window_end", \'true\' AS "caught_up"\n'
-            f"FROM ({self._hours()}) AS s\n"
-            f"CROSS JOIN ({self._hours()}) AS e\n"
+            'FROM "hours" AS s\n'
+            'CROSS JOIN "hours" AS e\n'
             'WHERE s."hour" = ? AND e."hour" = ? AND s."hour" <= e."hour"'
         )
         return Step("validate_window", sql, WINDOW_VALUES)

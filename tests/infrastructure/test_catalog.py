@@ -10,6 +10,7 @@ the template carries exactly what that module computes.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from lambdas.transform.flatten import top_level_column
 from lambdas.transform.record import METADATA_COLUMNS as TRANSFORM_METADATA
 from shared import naming
 from shared.config import TableSpec, from_dict
-from tests import configs
+from tests import configs, projection
 
 OPENX = "org.openx.data.jsonserde.JsonSerDe"
 LAZY_SIMPLE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
@@ -156,13 +157,51 @@ def test_partition_projection_is_the_firehose_prefix(which, glue_tables, cfg, la
         assert table_input["StorageDescriptor"]["Location"] == f"s3://{lake.bucket}/data/{names.key}/"
         assert [k["Name"] for k in table_input["PartitionKeys"]] == partitions
         assert all(k["Type"] == "string" for k in table_input["PartitionKeys"])
-        for column in partitions:
+        # The year is a date projection from data_lake.first_year to NOW (so it never enumerates years that cannot
+        # hold data yet); month, day and hour are integers written with two digits, as Firehose writes MM, dd, HH.
+        assert params["projection.year.type"] == "date"
+        assert params["projection.year.format"] == dict(naming.DATE_PARTITIONS)["year"]
+        assert params["projection.year.range"] == f"{cfg.data_lake.first_year},NOW"
+        assert (params["projection.year.interval"], params["projection.year.interval.unit"]) == ("1", "YEARS")
+        for column in partitions[1:]:
             assert params[f"projection.{column}.type"] == "integer"
-            # Firehose writes MM, dd and HH with two digits.
-            assert params.get(f"projection.{column}.digits") == (None if column == "year" else "2")
+            assert params[f"projection.{column}.digits"] == "2"
         assert params["projection.month.range"] == "1,12"
         assert params["projection.day.range"] == "1,31"
         assert params["projection.hour.range"] == "0,23"
+
+
+# Old projection: year an integer 2025-2050 (the ≈228 k partitions of issue 18 were 26 years of real hours).
+_OLD_YEARS = {"projection.year.type": "integer", "projection.year.range": "2025,2050"}
+
+
+@pytest.mark.parametrize(
+    "now",
+    [datetime(2026, 12, 6, 17, 42, tzinfo=UTC), datetime(2027, 1, 1, 0, 0, tzinfo=UTC)],
+    ids=["2026-12-06T17:42", "2027-01-01T00:00"],
+)
+def test_an_unfiltered_query_enumerates_only_years_that_can_hold_data(now, glue_tables, cfg):
+    """Every hour Firehose can have written since data_lake.first_year is projected, no later year is, and a query
+    without a partition filter enumerates (years since first_year) x 12 x 31 x 24 partitions instead of 232,128."""
+    columns = [column for column, _ in naming.DATE_PARTITIONS]
+    first = cfg.data_lake.first_year
+    for _, names in naming.tables(cfg):
+        params = glue_tables[names.glue_table]["Properties"]["TableInput"]["Parameters"]
+        values = {column: set(projection.column_values(params, column, now)) for column in columns}
+        assert values["year"] == {str(year) for year in range(first, now.year + 1)}
+        # Each hour's partition values as Firehose formats them (naming.DATE_PARTITIONS), first and last included.
+        hour = datetime(first, 1, 1, tzinfo=UTC)
+        while hour <= now:
+            for column, fmt in naming.DATE_PARTITIONS:
+                assert hour.strftime(projection.java_to_strftime(fmt)) in values[column], (hour, column)
+            hour += timedelta(hours=1)
+        assert str(now.year + 1) not in values["year"]
+
+        count = projection.partition_count(params, columns, now)
+        assert count == (now.year - first + 1) * 12 * 31 * 24
+        assert projection.partition_count({**params, **_OLD_YEARS}, columns, now) == 232_128
+        # Never fewer than the hours since the start (every one of them is readable).
+        assert count >= (now - datetime(first, 1, 1, tzinfo=UTC)) // timedelta(hours=1) + 1
 
 
 def test_lines_table_reads_each_line_whole(glue_tables, cfg):

@@ -37,6 +37,7 @@ def _sql(cfg: config.AppConfig, spec: config.TableSpec, names: naming.TableNames
         lake=naming.lake(cfg),
         late_window_hours=cfg.lakehouse.late_window_hours,
         max_hours_per_run=cfg.lakehouse.max_hours_per_run,
+        first_year=cfg.data_lake.first_year,
     )
 
 

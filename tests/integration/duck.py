@@ -15,6 +15,9 @@ How DuckDB reads a line like the OpenX SerDe:
   double for fractional numbers and cannot declare two keys differing only in case, so it is not used), and a
   value that does not fit its type reads NULL (``use.null.for.invalid.data``);
 * a line that is not a JSON object is a row of nulls (``ignore.malformed.json``).
+
+Only the partitions the table's projection generates at the time of the test are read (``tests/projection.py``
+evaluates the template's ``projection.*`` parameters): Athena reads no other path.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,7 @@ import sqlglot
 from sqlglot import exp
 
 from consumer.views import decode_view
+from tests import projection
 
 ATHENA = "athena"
 
@@ -92,8 +97,19 @@ class Lake:
         relative = re.sub(r"\$\{[^}]+\}", "*", location_template[len(prefix) :])
         return str(self.root / relative / "*"), partitions
 
+    def _projected(self, table: dict[str, Any], partitions: list[str]) -> str:
+        """A WHERE clause keeping only the partitions the table's projection generates now (Athena reads no
+        other path, e.g. a year before data_lake.first_year or a month written '1' instead of '01')."""
+        params = table["TableInput"]["Parameters"]
+        now = datetime.now(UTC)
+        return " AND ".join(
+            f"{_quote(p)} IN ({', '.join(_literal(v) for v in projection.column_values(params, p, now))})"
+            for p in partitions
+        )
+
     def register(self, database: str, table_name: str, lines_name: str) -> None:
-        """The table and its lines table, as DuckDB views in schema ``database``."""
+        """The table and its lines table, as DuckDB views in schema ``database``, reading only projected
+        partitions."""
         self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(database)}")
         lines = self.tables[lines_name]
         glob, partitions = self._glob(lines)
@@ -107,10 +123,11 @@ class Lake:
             f"SELECT column0 AS {_quote(line_column['Name'])}, {partition_list} "
             f"FROM read_csv({_literal(glob)}, columns = {{'column0': 'VARCHAR'}}, delim = {_literal(delimiter)}, "
             "quote = '', escape = '', header = false, auto_detect = false, "
-            f"hive_partitioning = true, hive_types = {hive_types})"
+            f"hive_partitioning = true, hive_types = {hive_types}) WHERE {self._projected(lines, partitions)}"
         )
 
         table = self.tables[table_name]
+        assert self._projected(table, partitions) == self._projected(lines, partitions)
         assert self._glob(table) == (glob, partitions), "the table and its lines table read different files"
         serde = table["TableInput"]["StorageDescriptor"]["SerdeInfo"]["Parameters"]
         assert serde["case.insensitive"] == "false" and serde["ignore.malformed.json"] == "true"

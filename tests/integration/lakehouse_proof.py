@@ -186,9 +186,10 @@ class DuckLakehouse:
         assert not duplicates, f"several MERGE source rows for one target row: {duplicates}"
         return self.con.execute(to_duckdb(f"SELECT count(*) FROM ({source})")).fetchone()[0]
 
-    def validate(self, start: str, end: str) -> list[tuple[str, str, str]]:
-        """The deployed validate_window statement for an explicit window: its rows (one, or none if invalid)."""
-        cursor = self.execute(self.steps["validate_window"], {"window_start": start, "window_end": end})
+    def validate(self, start: str, end: str, now: datetime) -> list[tuple[str, str, str]]:
+        """The deployed validate_window statement for an explicit window at ``now``: its rows (one, or none if
+        invalid)."""
+        cursor = self.execute(self.steps["validate_window"], {"window_start": start, "window_end": end}, now)
         assert [d[0] for d in cursor.description] == list(lakehouse_sql.WINDOW_COLUMNS)
         return cursor.fetchall()
 
@@ -204,7 +205,7 @@ class DuckLakehouse:
         computed = self.window(now)
         if window is not None:
             # An explicit window reaches INSERT and MERGE only as validate_window returns it (as deployed).
-            (validated,) = self.validate(*window)
+            (validated,) = self.validate(*window, now)
             window = validated[:2]
         start, end = window or computed[:2]
         values = {"window_start": start, "window_end": end}

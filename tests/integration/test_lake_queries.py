@@ -11,8 +11,10 @@ ground truth the generator computed from the changes themselves.
 
 from __future__ import annotations
 
+import gzip
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -449,3 +451,41 @@ def test_decimal_columns_keep_every_digit(awkward_proofs):
     amounts = [r["amount"] for r in rows if r["amount"] is not None]
     assert any(len(str(a).lstrip("-").replace(".", "")) == 38 for a in amounts)
     assert all(a.as_tuple().exponent == -proof.decimal_scale["amount"] for a in amounts)
+
+
+def test_only_projected_partitions_are_read(matrix_proofs):
+    """The lake reads what Athena's projection generates: a year before data_lake.first_year, a year after the
+    current one and a month without its leading zero are invisible, a projected hour is read at once (so the first
+    three are not invisible merely because the files came late)."""
+    proof = matrix_proofs[0]
+    root, names, first = proof.lake.root, proof.names, proof.cfg.data_lake.first_year
+    lines = f'"{naming.lake(proof.cfg).database}"."{names.lines_table}"'
+
+    def count() -> int:
+        return proof.lake.con.execute(f"SELECT count(*) FROM {lines}").fetchone()[0]
+
+    before = count()
+    body = proof.written[0][1]  # one transformed line
+    data = root / names.root(naming.DATA)
+    outside = [
+        f"year={first - 1}/month=12/day=31/hour=23",
+        f"year={datetime.now(UTC).year + 1}/month=01/day=01/hour=00",
+        f"year={first}/month=1/day=01/hour=00",
+    ]
+    written = []
+    try:
+        for partition in outside:
+            path = data / partition / "late.gz"
+            path.parent.mkdir(parents=True)
+            path.write_bytes(gzip.compress(body))
+            written.append(path)
+        assert count() == before
+        inside = data / f"year={first}/month=01/day=01/hour=00" / "late.gz"
+        inside.parent.mkdir(parents=True, exist_ok=True)
+        inside.write_bytes(gzip.compress(body))
+        written.append(inside)
+        assert count() == before + 1
+    finally:
+        for path in written:
+            path.unlink()
+    assert count() == before

@@ -160,6 +160,7 @@ def _prove(name: str, table: int, root: Path) -> Proof:
         lake=naming.lake(cfg),
         late_window_hours=ls.LATE_WINDOW_HOURS,
         max_hours_per_run=ls.MAX_HOURS_PER_RUN,
+        first_year=cfg.data_lake.first_year,
     )
     scenario = ls.generate(cfg, spec, names)
     # The statements as the state machine runs them, read back from the synthesized consumer template.
@@ -410,7 +411,7 @@ ALL_CONFIGS = {**{name: _variant(name) for name in configs.VARIANTS}, "awkward":
 def test_create_statements_declare_the_columns_partitioning_location_and_format(name: str):
     cfg = load(ALL_CONFIGS[name]())
     for spec, names in naming.tables(cfg):
-        _check_create_statements(LakehouseSql(spec, names, naming.lake(cfg), 3, 24))
+        _check_create_statements(LakehouseSql(spec, names, naming.lake(cfg), 3, 24, cfg.data_lake.first_year))
 
 
 def _check_create_statements(sql: LakehouseSql) -> None:
@@ -460,19 +461,32 @@ def test_execution_parameters_stand_only_in_where_clauses_and_the_merge_takes_no
 
 
 def test_an_explicit_window_reaches_the_merge_only_as_athena_formats_it(proof: Proof):
-    """validate_window (deployed) returns the two hours from Athena's generated list, or no row."""
-    assert proof.lake.validate("2026-11-21-03", "2026-11-22-00") == [("2026-11-21-03", "2026-11-22-00", "true")]
-    assert proof.lake.validate("2026-11-21-03", "2026-11-21-03") == [("2026-11-21-03", "2026-11-21-03", "true")]
+    """validate_window (deployed) returns the two hours from Athena's generated list (data_lake.first_year to the
+    current hour), or no row."""
+    now = datetime(2026, 11, 22, 0, 59, 59, 999999)
+    first = proof.cfg.data_lake.first_year
+    assert proof.lake.validate("2026-11-21-03", "2026-11-22-00", now) == [("2026-11-21-03", "2026-11-22-00", "true")]
+    assert proof.lake.validate("2026-11-21-03", "2026-11-21-03", now) == [("2026-11-21-03", "2026-11-21-03", "true")]
+    # Both ends of the projected years: the first hour of first_year, and every hour up to the current one.
+    assert proof.lake.validate(f"{first}-01-01-00", "2026-11-22-00", now) == [
+        (f"{first}-01-01-00", "2026-11-22-00", "true")
+    ]
     for start, end in (
         ("2026-11-21-04", "2026-11-21-03"),  # backwards
         ("2026-11-21-3", "2026-11-21-04"),  # not zero-padded
         ("2026-11-21-24", "2026-11-22-00"),  # no such hour
+        ("2026-02-29-00", "2026-03-01-00"),  # no such day
         ("2026-11-21 03", "2026-11-21-04"),
-        ("2024-12-31-23", "2025-01-01-00"),  # before the projected years
+        (f"{first - 1}-12-31-23", f"{first}-01-01-00"),  # before the projected years
+        ("2026-11-21-03", "2026-11-22-01"),  # after the current hour: progress would move into the future
         ("x", "y"),
         ("", ""),
     ):
-        assert proof.lake.validate(start, end) == [], (start, end)
+        assert proof.lake.validate(start, end, now) == [], (start, end)
+    # The list follows the clock: the next hour is valid once it has begun.
+    assert proof.lake.validate("2026-11-22-01", "2026-11-22-01", now + timedelta(microseconds=1)) == [
+        ("2026-11-22-01", "2026-11-22-01", "true")
+    ]
 
 
 def test_the_lag_leaves_out_the_progress_row(proof: Proof):
@@ -504,5 +518,8 @@ def test_the_proof_runs_what_the_default_configuration_deploys(synthesized):
     for name in set(deployed) - {"window"}:
         assert deployed[name] == proved[name], name
     lake = synthesized.cfg.lakehouse
-    sql = LakehouseSql(spec, names, naming.lake(synthesized.cfg), lake.late_window_hours, lake.max_hours_per_run)
+    cfg = synthesized.cfg
+    sql = LakehouseSql(
+        spec, names, naming.lake(cfg), lake.late_window_hours, lake.max_hours_per_run, cfg.data_lake.first_year
+    )
     assert deployed["window"].sql == sql.window_sql()

@@ -9,6 +9,7 @@ exact key path and the value and shows the model's own ``allowed`` text (read fr
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import annotated_types
@@ -135,6 +136,24 @@ def _field(path: str) -> FieldInfo:
         model = config._model_of(field.annotation)
     assert field is not None
     return field
+
+
+# --- a bound that moves with the clock ----------------------------------------------------------------------------
+def test_first_year_runs_from_the_earliest_projected_year_to_the_current_year():
+    """data_lake.first_year: 2025 (the first year any version projected) to the current UTC year; a later year would
+    hide every hour until then (the projection ends at NOW), so it is refused with the current year in the line."""
+    path, current = "data_lake.first_year", datetime.now(UTC).year
+    assert config.EARLIEST_FIRST_YEAR == 2025
+    assert config.DataLakeConfig().first_year == config.EARLIEST_FIRST_YEAR
+    for value in (2025, current):
+        assert _problems(_raw_with(path, value)) == [], value
+    for value in (2024, current + 1):
+        assert _problems(_raw_with(path, value)) == [
+            f"{_dotted(path)} = {value}: must be a whole number from 2025 to the current year ({current}, UTC)"
+        ]
+    for value in ("2026", 2026.0, True, None):
+        (problem,) = _problems(_raw_with(path, value))
+        assert problem.startswith(f"{_dotted(path)} = {config.show(value)}:") and _allowed(_field(path)) in problem
 
 
 # --- lengths and counts (patterns and cross-checks rather than ge/le) -------------------------------------------

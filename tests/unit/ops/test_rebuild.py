@@ -194,3 +194,41 @@ def test_ctrl_c_says_the_execution_keeps_running_and_how_to_resume(runner, setup
     assert "interrupted" in text
     assert "keeps running in AWS and finishes by itself (stop it with: aws stepfunctions stop-execution" in text
     assert "resume with: ddb-lake rebuild --table orders --from 2026-12-03T00 --to 2026-12-03T09" in text
+
+
+def test_a_window_after_the_current_hour_or_before_first_year_is_refused_exit_2(runner, setup):
+    """The state machine's validate_window refuses both too; the CLI says why before any AWS call."""
+    cdk_json, cfg, _s3, maintenance = setup
+    result = invoke(runner, cdk_json, "--from", "2026-12-03T00", "--to", "2026-12-03T10")
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "error: --to 2026-12-03T10 is after the current hour (2026-12-03T09 UTC)" in text
+    first = cfg.data_lake.first_year
+    result = invoke(runner, cdk_json, "--from", f"{first - 1}-12-31T23", "--to", f"{first}-01-01T00")
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert f"error: --from {first - 1}-12-31T23 is before datalake.data_lake.first_year ({first})" in text
+    assert maintenance.inputs() == []
+
+
+def test_data_before_first_year_is_not_left_out_silently_exit_1(runner, tmp_path, clock):
+    clock._now = NOW
+    raw = configs.variant("default")
+    raw["data_lake"] = {"first_year": NOW.year}
+    cfg = from_dict(raw)
+    s3 = create_bucket(cfg)
+    maintenance = Maintenance(cfg)
+    clock.on_sleep = maintenance
+    cdk_json = write_cdk_json(tmp_path / "cdk.json", raw)
+    put_data(s3, cfg, f"{NOW.year - 1}-12-31T23", "2026-12-03T08")
+    result = invoke(runner, cdk_json)
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert (
+        f"the earliest data ({NOW.year - 1}-12-31T23) is before datalake.data_lake.first_year ({NOW.year}), so Athena "
+        "cannot read it"
+    ) in text
+    assert maintenance.inputs() == []
+    result = invoke(runner, cdk_json, "--from", f"{NOW.year}-12-03T08")
+    assert result.exit_code == 0, result.output
+    assert maintenance.inputs() == [{"window_start": "2026-12-03-08", "window_end": "2026-12-03-09"}]
