@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
@@ -64,7 +65,8 @@ def named_queries_of(stack: Stack, names: TableNames) -> list[str]:
 
 
 class SmokeReaderRole(Construct):
-    """``tables``: each smoke-tested table's names and its partition-key attribute."""
+    """``tables``: each smoke-tested table's names and its partition-key attribute; ``lakehouse``: whether the
+    lakehouse is on (its views then read Iceberg tables, which the probe may have to get created)."""
 
     def __init__(
         self,
@@ -75,6 +77,7 @@ class SmokeReaderRole(Construct):
         tables: Sequence[tuple[TableNames, str]],
         key: kms.Key,
         trusted: iam.IPrincipal,
+        lakehouse: bool,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -85,6 +88,13 @@ class SmokeReaderRole(Construct):
                 "column": top_level_column(partition_key),
                 "views": views_of(stack, names),
                 "queries": named_queries_of(stack, names),
+                "lakehouse": {
+                    "root": names.lakehouse_root,
+                    "tables": [names.iceberg_history_table, names.iceberg_state_table],
+                    "state_machine": lake.state_machine_arn(names.maintenance_state_machine),
+                }
+                if lakehouse
+                else None,
             }
             for names, partition_key in tables
         }
@@ -156,11 +166,25 @@ class SmokeReaderRole(Construct):
         )
         self._acknowledge(lake)
 
+    def _lakehouses(self) -> list[dict[str, Any]]:
+        return [table["lakehouse"] for table in self.config.values() if table["lakehouse"]]
+
     def _probe_policy(self, stack: Stack, lake: LakeNames, key: kms.IKey) -> iam.PolicyDocument:
-        roots = [table["root"] for table in self.config.values()]
+        # Athena plans a query of an Iceberg view from the table's metadata files (LIMIT 0 included): the probe
+        # reads the lakehouse tables' folders as it reads data/ (it returns no data to the caller either way).
+        roots = [table["root"] for table in self.config.values()] + [h["root"] for h in self._lakehouses()]
         glue_arn = f"arn:{lake.partition}:glue:{lake.region}:{lake.account}"
+        first_run = [
+            # Only while a lakehouse table is missing (the first deployment): one maintenance run per smoke run.
+            iam.PolicyStatement(
+                sid="StartTheFirstLakehouseRun",
+                actions=["states:StartExecution"],
+                resources=[h["state_machine"] for h in self._lakehouses()],
+            )
+        ]
         return iam.PolicyDocument(
             statements=[
+                *(first_run if self._lakehouses() else []),
                 iam.PolicyStatement(
                     sid="ListSmokeTablesDataOnly",
                     actions=["s3:ListBucket"],
@@ -231,6 +255,14 @@ class SmokeReaderRole(Construct):
                 "Firehose names each data object at delivery time, so the smoke probe can only read them by prefix: "
                 "the wildcard is the object keys under one smoke-tested table's data/ folder (GetObject only). The "
                 "probe returns only the smoke test's own lines to the tooling account.",
+            )
+        for root in (h["root"] for h in self._lakehouses()):
+            acknowledge(
+                self,
+                f"AwsSolutions-IAM5[Resource::{lake.bucket_arn}/{root}*]",
+                "Athena names an Iceberg table's metadata and data files as it commits, and plans a query of the "
+                "table's views (LIMIT 0 included) from its metadata files: the wildcard is one smoke-tested table's "
+                "lakehouse/ folder (GetObject only). The probe returns only whether each view compiles.",
             )
         acknowledge(
             self,

@@ -42,8 +42,7 @@ def max_hours_per_run(cfg: AppConfig) -> int:
 
 
 def state_machine_arn(cfg: AppConfig, names: TableNames) -> str:
-    b = naming.lake(cfg)
-    return f"arn:{b.partition}:states:{b.region}:{b.account}:stateMachine:{names.maintenance_state_machine}"
+    return naming.lake(cfg).state_machine_arn(names.maintenance_state_machine)
 
 
 def parse_hour(option: str, text: str) -> datetime:

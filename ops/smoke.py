@@ -26,7 +26,7 @@ from ops.common import Clock, ExitCode, OpsError, err
 from shared import naming
 from shared.config import AppConfig, TableSpec
 from shared.naming import LakeNames, TableNames
-from shared.smoke_targets import smoke_problem, smoke_tables, smoke_timeout_seconds
+from shared.smoke_targets import smoke_problem, smoke_tables, smoke_timeout_seconds, smoke_views_seconds
 
 POLL_SECONDS = 15.0
 # S3's LastModified comes from S3's clock, the start time from ours: accept objects a little older.
@@ -46,10 +46,13 @@ class TableRun:
     key: dict[str, Any]  # the item key, typed for the low-level DynamoDB client
     deadline: datetime
     timeout: int
+    # How long the view check may wait for the lakehouse's first run once the changes are found (first deployment).
+    views_deadline: datetime
     seen: set[str] = field(default_factory=set)  # object keys already read
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)  # _event_id -> line
     objects: set[str] = field(default_factory=set)  # object keys holding our changes
     result: str | None = None  # None while waiting; "" when passed; else the reason it failed
+    pending: str | None = None  # why the views cannot be checked yet (the probe's answer), while it lasts
 
     @property
     def label(self) -> str:
@@ -90,7 +93,9 @@ def plan(cfg: AppConfig, table: str | None, started: datetime) -> list[TableRun]
         if spec.sort_key:
             key[spec.sort_key] = SORT_KEY_VALUES[spec.sort_key_type]
         timeout = smoke_timeout_seconds(cfg, spec)
-        runs.append(TableRun(spec, naming.table(cfg, spec), run_id, key, started + timedelta(seconds=timeout), timeout))
+        deadline = started + timedelta(seconds=timeout)
+        views_deadline = deadline + timedelta(seconds=smoke_views_seconds(cfg))
+        runs.append(TableRun(spec, naming.table(cfg, spec), run_id, key, deadline, timeout, views_deadline))
     return runs
 
 
@@ -171,18 +176,21 @@ def collect_via_probe(reader: Any, lake_names: LakeNames, run: TableRun, since: 
     run.objects.update(objects)
 
 
-def check_views(reader: Any, lake_names: LakeNames, run: TableRun) -> str | None:
-    """The views and named queries of the table that do not run through the workgroup, with Athena's messages; None
-    if all run. The probe runs ``SELECT * FROM <view> LIMIT 0`` for each view the consumer stack defines and each
-    named query wrapped the same way (parameters set)."""
-    body = _probe(reader, lake_names, {"action": "views", "table": run.names.key})
+def check_views(reader: Any, lake_names: LakeNames, run: TableRun) -> tuple[str | None, str | None]:
+    """``(failure, pending)``: the views and named queries of the table that do not run through the workgroup, with
+    Athena's messages (None if all run); or, while the probe cannot check them yet (the lakehouse's Iceberg tables do
+    not exist before its first run), why. The probe runs ``SELECT * FROM <view> LIMIT 0`` for each view the consumer
+    stack defines and each named query wrapped the same way (parameters set)."""
+    body = _probe(reader, lake_names, {"action": "views", "table": run.names.key, "run": run.run_id})
+    if body.get("pending"):
+        return None, str(body["pending"])
     checks = body.get("checks", {})
     if not checks:
-        return "the smoke probe knows no view of this table"
+        return "the smoke probe knows no view of this table", None
     failed = {what: reason for what, reason in checks.items() if reason}
     if failed:
-        return "; ".join(f"{what} does not run: {reason}" for what, reason in sorted(failed.items()))
-    return None
+        return "; ".join(f"{what} does not run: {reason}" for what, reason in sorted(failed.items())), None
+    return None, None
 
 
 def collect(s3: Any, lake_names: LakeNames, run: TableRun, since: datetime, now: datetime) -> None:
@@ -292,17 +300,27 @@ def run_smoke(
                     completed=min((now - started).total_seconds(), run.timeout),
                     found=f"{len(kinds)}/3 changes",
                 )
+                waiting_for_views = False
                 if outcome == "" and is_probe(s3):
                     # Delivered and right: every view of the table must now run through the workgroup too.
                     try:
-                        outcome = check_views(s3, lake_names, run) or ""
+                        failure, pending = check_views(s3, lake_names, run)
                     except (ClientError, BotoCoreError) as error:
                         raise OpsError(
                             f"{run.label}: the view check failed: {aws.describe(error)}", ExitCode.AWS
                         ) from None
+                    if pending is None:
+                        outcome = failure or ""
+                    elif now < run.views_deadline:
+                        if pending != run.pending:
+                            err.print(f"{run.label}: {pending}; checking the views again until they can run")
+                        run.pending, outcome, waiting_for_views = pending, None, True
+                    else:
+                        waited = f"{(run.views_deadline - started).total_seconds() / 60:g} min"
+                        outcome = f"the views could not be checked after {waited}: {pending}"
                 if outcome is not None:
                     run.result = outcome
-                elif now >= run.deadline:
+                elif not waiting_for_views and now >= run.deadline:
                     run.result = _missing_reason(lake_names, run)
             if all(run.result is not None for run in runs):
                 return runs

@@ -26,7 +26,7 @@ from producer.capture.smoke import SmokeWriterRole
 from producer.stack import ProducerStack
 from shared import naming
 from shared.config import AppConfig
-from shared.smoke_targets import smoke_tables, smoke_timeout_seconds
+from shared.smoke_targets import smoke_tables, smoke_timeout_seconds, smoke_views_seconds
 
 STEP_ID = "SmokeTest"
 SMOKE_COMMAND = "ddb-lake smoke --use-smoke-roles"
@@ -79,7 +79,9 @@ class SmokeTest:
         self.role.add_to_policy(
             iam.PolicyStatement(sid="AssumeTheSmokeRoles", actions=["sts:AssumeRole"], resources=targets)
         )
-        minutes = max(math.ceil(smoke_timeout_seconds(cfg, spec) / 60) for spec in self.tables)
+        minutes = max(
+            math.ceil((smoke_timeout_seconds(cfg, spec) + smoke_views_seconds(cfg)) / 60) for spec in self.tables
+        )
         self.step = pipelines.CodeBuildStep(
             STEP_ID,
             input=source,
@@ -103,6 +105,7 @@ class SmokeTest:
                 tables=[(naming.table(self.cfg, spec), spec.partition_key) for spec in self.tables],
                 key=data_lake.key,
                 trusted=self.trusted,
+                lakehouse=self.cfg.lakehouse.enabled,
             )
 
     def add_writers(self, producer: ProducerStack) -> None:

@@ -73,6 +73,10 @@ class LakeNames:
     def smoke_reader_role_arn(self) -> str:
         return f"arn:{self.partition}:iam::{self.account}:role/{self.smoke_reader_role}"
 
+    def state_machine_arn(self, name: str) -> str:
+        """A state machine of account B by name (a table's ``maintenance_state_machine``)."""
+        return _arn(self.partition, "states", self.region, self.account, f"stateMachine:{name}")
+
     def limited(self) -> list[tuple[str, str, int]]:
         return [
             ("data-lake bucket name", self.bucket, BUCKET_NAME_LIMIT),
@@ -189,12 +193,17 @@ class TableNames:
         return self.root(DATA) + _DATE_PARTS
 
     @property
+    def lakehouse_root(self) -> str:
+        """``lakehouse/<table>/``: the folder of both of the table's Iceberg tables."""
+        return f"{LAKEHOUSE}/{self.key}/"
+
+    @property
     def iceberg_history_prefix(self) -> str:
-        return f"{LAKEHOUSE}/{self.key}/history/"
+        return f"{self.lakehouse_root}history/"
 
     @property
     def iceberg_state_prefix(self) -> str:
-        return f"{LAKEHOUSE}/{self.key}/state/"
+        return f"{self.lakehouse_root}state/"
 
     @property
     def error_prefix(self) -> str:

@@ -8,6 +8,10 @@ from shared.config import FIREHOSE_PROCESSOR_BUFFER_SECONDS, AppConfig, TableSpe
 
 # Kinesis read latency, the Lambda call, S3 eventual listing: what the two buffers do not account for.
 SMOKE_MARGIN_SECONDS = 120
+# The lakehouse's first maintenance run, which the smoke probe starts when the Iceberg tables do not exist yet (a
+# first deployment checked before the first scheduled run): two CREATE TABLEs, the window, INSERT, MERGE and the lag
+# statement over an almost empty lake, each an Athena query of seconds, with the state machine's retries.
+LAKEHOUSE_FIRST_RUN_SECONDS = 600
 
 
 def smoke_problem(cfg: AppConfig, spec: TableSpec) -> str | None:
@@ -33,3 +37,8 @@ def smoke_timeout_seconds(cfg: AppConfig, spec: TableSpec) -> int:
     and a full S3 buffer, twice (a change written just after a flush waits for the next one), plus a margin."""
     interval = cfg.delivery_for(spec).buffer_interval_seconds
     return 2 * (FIREHOSE_PROCESSOR_BUFFER_SECONDS + interval) + SMOKE_MARGIN_SECONDS
+
+
+def smoke_views_seconds(cfg: AppConfig) -> int:
+    """How much longer than the delivery the view check may wait: the lakehouse's first run, when it is on."""
+    return LAKEHOUSE_FIRST_RUN_SECONDS if cfg.lakehouse.enabled else 0

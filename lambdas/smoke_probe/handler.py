@@ -5,13 +5,19 @@ of B's lake; it answers two questions without handing out any other item's data.
   (hour partitions of objects written in [since, until]) whose partition-key column equals ``v``. ``v`` must start
   with the smoke key prefix: only the smoke test's own items can be asked for. Returns the matching lines (as text)
   and the keys of the objects holding them.
-- ``{"action": "views", "table": t}``: runs ``SELECT * FROM <view> LIMIT 0`` for each of the table's views through the
-  lake workgroup (Athena compiles the view, which proves its stored definition, without returning rows), and each of
-  the table's named queries as ``SELECT * FROM (<query>) LIMIT 0`` with its parameters set; returns each one's
-  outcome (``{"checks": {"view <v>" | "named query '<n>'": ...}}``): "" when it ran, else Athena's state and reason.
+- ``{"action": "views", "table": t, "run": id}``: runs ``SELECT * FROM <view> LIMIT 0`` for each of the table's views
+  through the lake workgroup (Athena compiles the view, which proves its stored definition, without returning rows),
+  and each of the table's named queries as ``SELECT * FROM (<query>) LIMIT 0`` with its parameters set; returns each
+  one's outcome (``{"checks": {"view <v>" | "named query '<n>'": ...}}``): "" when it ran, else Athena's state and
+  reason. With the lakehouse on, the views read Iceberg tables that the table's maintenance state machine creates on
+  its first run (``CREATE TABLE IF NOT EXISTS``), up to a schedule interval after the first deployment: while one is
+  missing from the catalog, the probe starts that state machine once per smoke run (execution ``smoke-<id>``; a
+  second start with the same name and input while it runs is the same execution) and answers ``{"pending": why}``
+  instead, and the smoke test asks again.
 
 Configuration (environment, set by consumer/smoke.py): BUCKET, DATABASE, WORKGROUP, SMOKE_PREFIX and TABLES, a JSON
-object ``{table: {"root": "data/<table>/", "column": <partition-key column>, "views": [...], "queries": [...]}}``.
+object ``{table: {"root": "data/<table>/", "column": <partition-key column>, "views": [...], "queries": [...],
+"lakehouse": null | {"tables": [<Iceberg table>, ...], "state_machine": <ARN>}}}``.
 Standard library and boto3 only.
 """
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,9 +43,9 @@ TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 sleep = time.sleep  # replaced in tests
 
 
-def clients() -> tuple[Any, Any]:
+def clients() -> dict[str, Any]:
     region = os.environ.get("AWS_REGION")
-    return boto3.client("s3", region_name=region), boto3.client("athena", region_name=region)
+    return {name: boto3.client(name, region_name=region) for name in ("s3", "athena", "glue", "stepfunctions")}
 
 
 def settings() -> dict[str, Any]:
@@ -56,25 +63,61 @@ class Refused(ValueError):
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    s3, athena = clients()
+    aws = clients()
     try:
-        return handle(event, context, settings(), s3=s3, athena=athena)
+        return handle(
+            event, context, settings(), s3=aws["s3"], athena=aws["athena"], glue=aws["glue"], sfn=aws["stepfunctions"]
+        )
     except Refused as error:
         return {"error": str(error)}
 
 
-def handle(event: dict[str, Any], context: Any, config: dict[str, Any], *, s3: Any, athena: Any) -> dict[str, Any]:
+def handle(
+    event: dict[str, Any],
+    context: Any,
+    config: dict[str, Any],
+    *,
+    s3: Any,
+    athena: Any,
+    glue: Any = None,
+    sfn: Any = None,
+) -> dict[str, Any]:
     table = config["tables"].get(event.get("table"))
     if table is None:
         raise Refused(f"unknown table {event.get('table')!r}")
     if event.get("action") == "find":
         return find(s3, config, table, event)
     if event.get("action") == "views":
+        lakehouse = table.get("lakehouse")
+        if lakehouse:
+            missing = [name for name in lakehouse["tables"] if not table_exists(glue, config["database"], name)]
+            if missing:
+                return {"pending": create_lakehouse_tables(sfn, lakehouse["state_machine"], missing, event.get("run"))}
         checks = {f"view {view}": run_view(athena, config, view, context) for view in table["views"]}
         for name, sql in named_queries(athena, config, table.get("queries", [])).items():
             checks[f"named query {name!r}"] = run_named_query(athena, config, sql, context)
         return {"checks": checks}
     raise Refused(f"unknown action {event.get('action')!r}: 'find' or 'views'")
+
+
+def table_exists(glue: Any, database: str, name: str) -> bool:
+    try:
+        glue.get_table(DatabaseName=database, Name=name)
+    except glue.exceptions.EntityNotFoundException:
+        return False
+    return True
+
+
+def create_lakehouse_tables(sfn: Any, state_machine: str, missing: list[str], run: Any) -> str:
+    """Start the table's maintenance once for this smoke run (its first step creates the Iceberg tables); say so."""
+    name = "smoke-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(run or "run"))[:60]
+    waiting = f"the lakehouse tables {', '.join(missing)} do not exist yet (the scheduled maintenance creates them"
+    try:
+        execution = sfn.start_execution(stateMachineArn=state_machine, name=name, input="{}")["executionArn"]
+    except sfn.exceptions.ExecutionAlreadyExists:
+        # This run's execution has ended, and the tables are still missing: its history says why.
+        return f"{waiting}); the execution {name} of {state_machine} ended without creating them: see its history"
+    return f"{waiting} on its first run): started {execution} to create them"
 
 
 def _moment(text: Any) -> datetime:

@@ -11,7 +11,7 @@ from aws_cdk.assertions import Template
 from pipeline.smoke import SMOKE_COMMAND, STEP_ID
 from pipeline.stack import PRODUCER_STAGE
 from shared import naming
-from shared.smoke_targets import smoke_tables, smoke_timeout_seconds
+from shared.smoke_targets import LAKEHOUSE_FIRST_RUN_SECONDS, smoke_tables, smoke_timeout_seconds
 
 
 def _role(template: Template, name: str) -> dict[str, Any]:
@@ -132,7 +132,20 @@ def test_probe_knows_each_smoke_table_its_key_column_and_its_views(consumer: Tem
             "column": top_level_column(spec.partition_key),
             "views": [view for view in wanted if view in views],
             "queries": sorted(queries),
+            # With the lakehouse on, the Iceberg tables the views read, and the state machine that creates them.
+            "lakehouse": {
+                "root": f"lakehouse/{names.key}/",
+                "tables": [names.iceberg_history_table, names.iceberg_state_table],
+                "state_machine": f"arn:aws:states:{cfg.consumer.region}:{cfg.consumer.account}:stateMachine:"
+                f"{names.maintenance_state_machine}",
+            }
+            if cfg.lakehouse.enabled
+            else None,
         }
+        if cfg.lakehouse.enabled:
+            machine = {"Properties": {"StateMachineName": names.maintenance_state_machine}}
+            machines = consumer.find_resources("AWS::StepFunctions::StateMachine", machine)
+            assert len(machines) == 1
         # The probe sets each placeholder, and finds them all: the item's key columns, none, or the two window
         # bounds twice (consumer/queries.py).
         counts = {name.split(": ", 1)[1]: parameter_count(sql) for name, sql in queries.items()}
@@ -152,8 +165,12 @@ def test_probe_reads_only_the_smoke_tables_data_and_queries_through_the_workgrou
     assert "Condition" not in trust
     attached = consumer.find_resources("AWS::IAM::ManagedPolicy", {"Properties": {"Roles": [{"Ref": role_id}]}})
     statements = {s["Sid"]: s for p in attached.values() for s in p["Properties"]["PolicyDocument"]["Statement"]}
-    roots = [naming.table(cfg, spec).root(naming.DATA) for spec in smoke_tables(cfg)]
+    tables = [naming.table(cfg, spec) for spec in smoke_tables(cfg)]
+    roots = [names.root(naming.DATA) for names in tables]
     assert all(root.startswith("data/") for root in roots)
+    # The lakehouse tables' folders too (Athena plans a view over Iceberg from its metadata files).
+    if cfg.lakehouse.enabled:
+        roots += [f"lakehouse/{names.key}/" for names in tables]
     listing = statements["ListSmokeTablesDataOnly"]
     assert listing["Action"] == "s3:ListBucket" and listing["Resource"] == lake.bucket_arn
     assert listing["Condition"] == {"StringLike": {"s3:prefix": [root + "*" for root in roots]}}
@@ -170,6 +187,12 @@ def test_probe_reads_only_the_smoke_tables_data_and_queries_through_the_workgrou
     assert statements["LakeKeyViaS3"]["Condition"] == {
         "StringEquals": {"kms:ViaService": f"s3.{cfg.consumer.region}.amazonaws.com"}
     }
+    if cfg.lakehouse.enabled:
+        start = statements.pop("StartTheFirstLakehouseRun")
+        assert start["Action"] == "states:StartExecution"
+        assert sorted(_as_list(start["Resource"])) == sorted(
+            naming.lake(cfg).state_machine_arn(names.maintenance_state_machine) for names in tables
+        )
     assert set(statements) == {
         "ListSmokeTablesDataOnly",
         "ReadSmokeTablesData",
@@ -198,8 +221,10 @@ def test_pipeline_step_runs_the_smoke_test_after_the_producer_deploys(pipeline: 
     spec = json.loads(project["Properties"]["Source"]["BuildSpec"])
     assert spec["phases"]["build"]["commands"] == [SMOKE_COMMAND]
     assert spec["phases"]["install"]["commands"] == ["python -m pip install --quiet -e ."]
+    # The delivery, and the lakehouse's first run when the view check has to wait for it.
     longest = max(smoke_timeout_seconds(cfg, spec) for spec in smoke_tables(cfg))
-    assert project["Properties"]["TimeoutInMinutes"] * 60 > longest
+    waits = longest + (LAKEHOUSE_FIRST_RUN_SECONDS if cfg.lakehouse.enabled else 0)
+    assert project["Properties"]["TimeoutInMinutes"] * 60 > waits
 
     # The project runs as the role with the fixed name, and that role may assume exactly the smoke roles.
     role_id = project["Properties"]["ServiceRole"]["Fn::GetAtt"][0]

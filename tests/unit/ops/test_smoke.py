@@ -20,7 +20,7 @@ from ops import aws, cli, lake
 from ops.cli import app
 from shared import naming
 from shared.config import from_dict
-from shared.smoke_targets import smoke_timeout_seconds
+from shared.smoke_targets import smoke_timeout_seconds, smoke_views_seconds
 from tests import configs
 
 from .conftest import write_cdk_json
@@ -61,6 +61,46 @@ class FakeAthena:
         return {"NamedQueries": [{"Name": items[int(i)][0], "QueryString": items[int(i)][1]} for i in NamedQueryIds]}
 
 
+class NotFound(Exception):
+    pass
+
+
+class AlreadyExists(Exception):
+    pass
+
+
+class FakeGlue:
+    """The catalog for the probe: which Iceberg tables exist (all of them unless a test says otherwise)."""
+
+    exceptions = type("Exceptions", (), {"EntityNotFoundException": NotFound})
+
+    def __init__(self) -> None:
+        self.missing: set[str] = set()
+
+    def get_table(self, DatabaseName: str, Name: str) -> dict[str, Any]:
+        if Name in self.missing:
+            raise NotFound(Name)
+        return {"Table": {"Name": Name, "DatabaseName": DatabaseName}}
+
+
+class FakeStepFunctions:
+    """StartExecution as Step Functions answers it for a Standard workflow: the same name while that execution runs
+    is the same execution; after it has ended, ExecutionAlreadyExists. ``run`` decides what an execution does
+    (by default: nothing, and it keeps running)."""
+
+    exceptions = type("Exceptions", (), {"ExecutionAlreadyExists": AlreadyExists})
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[str, str, str]] = []
+        self.ended: set[str] = set()
+
+    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
+        self.starts.append((stateMachineArn, name, input))
+        if name in self.ended:
+            raise AlreadyExists(name)
+        return {"executionArn": stateMachineArn.replace(":stateMachine:", ":execution:") + f":{name}"}
+
+
 def probe_config(cfg) -> dict[str, Any]:
     """What consumer/smoke.py gives the deployed probe (tests/infrastructure/test_smoke_roles.py checks it)."""
     lake_names = naming.lake(cfg)
@@ -75,6 +115,13 @@ def probe_config(cfg) -> dict[str, Any]:
                 "column": top_level_column(spec.partition_key),
                 "views": [names.history_view, names.current_view],
                 "queries": [NAMED] if names.key == "orders" else [],
+                "lakehouse": {
+                    "root": names.lakehouse_root,
+                    "tables": [names.iceberg_history_table, names.iceberg_state_table],
+                    "state_machine": lake_names.state_machine_arn(names.maintenance_state_machine),
+                }
+                if cfg.lakehouse.enabled
+                else None,
             }
             for spec, names in naming.tables(cfg)
         },
@@ -103,6 +150,8 @@ class FakeProbe:
         self.cfg = None
         self.s3: Any = None
         self.athena = FakeAthena()
+        self.glue = FakeGlue()
+        self.sfn = FakeStepFunctions()
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def invoke(self, FunctionName: str, Payload: bytes):
@@ -111,7 +160,9 @@ class FakeProbe:
         if self.s3 is None:  # one client per test: the probe is polled every 15 simulated seconds
             self.s3 = consumer_s3(self.cfg)
         try:
-            body = probe.handle(event, None, probe_config(self.cfg), s3=self.s3, athena=self.athena)
+            body = probe.handle(
+                event, None, probe_config(self.cfg), s3=self.s3, athena=self.athena, glue=self.glue, sfn=self.sfn
+            )
         except probe.Refused as error:
             body = {"error": str(error)}
         return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(body).encode())}
@@ -349,3 +400,78 @@ def test_probe_refuses_anything_but_smoke_items(clock, event, refusal):
     window = {"since": (now - timedelta(hours=hours)).isoformat(), "until": now.isoformat()}
     with pytest.raises(probe.Refused, match=refusal):
         probe.handle({**event, **window}, None, probe_config(cfg), s3=None, athena=None)
+
+
+# --- the first deployment: the lakehouse's Iceberg tables appear on its first maintenance run -------------------
+class FirstRun:
+    """On every clock sleep: the delivery, and ``created_after`` simulated seconds after the probe first started the
+    maintenance execution, the Iceberg tables (None: never; the execution then ends without them)."""
+
+    def __init__(self, delivery: FakeDelivery, fake_probe: FakeProbe, created_after: float | None) -> None:
+        self.delivery, self.fake_probe, self.created_after = delivery, fake_probe, created_after
+        self.started_at: float | None = None
+
+    def __call__(self, clock: Any) -> None:
+        self.delivery(clock)
+        sfn = self.fake_probe.sfn
+        if sfn.starts and self.started_at is None:
+            self.started_at = clock.slept
+        if self.started_at is None:
+            return
+        if self.created_after is not None and clock.slept - self.started_at >= self.created_after:
+            self.fake_probe.glue.missing.clear()
+        if self.created_after is None and clock.slept - self.started_at >= 120:
+            sfn.ended.update(name for _, name, _ in sfn.starts)
+
+
+def test_first_deployment_starts_the_lakehouse_run_once_and_checks_the_views_after_it(
+    runner, tmp_path, clock, fake_probe
+):
+    cdk_json, cfg, spec, _ = setup(tmp_path)
+    names, lake_names = naming.table(cfg, spec), naming.lake(cfg)
+    fake_probe.glue.missing = {names.iceberg_history_table, names.iceberg_state_table}
+    clock.on_sleep = FirstRun(FakeDelivery(cfg, spec, after=100), fake_probe, created_after=90)
+    result = invoke(runner, cdk_json)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    arn = lake_names.state_machine_arn(names.maintenance_state_machine)
+    # One execution per smoke run: every start (one per poll while the tables are missing) has the same name.
+    run_names = {name for _, name, _ in fake_probe.sfn.starts}
+    (run_name,) = run_names
+    assert run_name.startswith("smoke-") and len(fake_probe.sfn.starts) > 1
+    assert {(machine, given) for machine, _, given in fake_probe.sfn.starts} == {(arn, "{}")}
+    assert (
+        f"orders: the lakehouse tables {names.iceberg_history_table}, {names.iceberg_state_table} do not exist yet"
+    ) in text
+    assert text.count("checking the views again until they can run") == 1
+    # The views were compiled only once the tables existed, and all of them.
+    views = [q for q, _ in fake_probe.athena.queries if q.startswith('SELECT * FROM "')]
+    assert views == [
+        f'SELECT * FROM "{lake_names.database}"."{v}" LIMIT 0' for v in (names.history_view, names.current_view)
+    ]
+    assert "smoke: 1 table(s) passed" in text
+
+
+def test_first_run_that_never_creates_the_tables_fails_after_the_wait_exit_1(runner, tmp_path, clock, fake_probe):
+    cdk_json, cfg, spec, _ = setup(tmp_path)
+    names = naming.table(cfg, spec)
+    fake_probe.glue.missing = {names.iceberg_state_table}
+    clock.on_sleep = FirstRun(FakeDelivery(cfg, spec, after=100), fake_probe, created_after=None)
+    result = invoke(runner, cdk_json)
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    limit = smoke_timeout_seconds(cfg, spec) + smoke_views_seconds(cfg)
+    assert f"orders: ✗ the views could not be checked after {limit / 60:g} min: the lakehouse tables" in text
+    assert "ended without creating them: see its history" in text
+    assert limit <= clock.slept < limit + 15
+    assert fake_probe.athena.queries == []
+
+
+def test_without_the_lakehouse_the_probe_never_starts_anything(runner, tmp_path, clock, fake_probe):
+    cdk_json, cfg, spec, _ = setup(tmp_path, "uncompressed")
+    assert not cfg.lakehouse.enabled and smoke_views_seconds(cfg) == 0
+    fake_probe.glue.missing = {naming.table(cfg, spec).iceberg_history_table}
+    clock.on_sleep = FakeDelivery(cfg, spec, after=100)
+    result = invoke(runner, cdk_json)
+    assert result.exit_code == 0, result.output
+    assert fake_probe.sfn.starts == []
