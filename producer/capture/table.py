@@ -115,6 +115,97 @@ class ExistingTableStreaming(Construct):
         )
         # The switch may run only once its role may touch this table (the grant above lands in the role's policy).
         self.resource.node.add_dependency(provider.role)
+        self.legacy = keep_legacy_resource(self, table_name=table_name, table_arn=table_arn, stream=stream)
+
+
+# The construct ID, log group and physical ID the previous version's AwsCustomResource had (logical ID
+# <table>ExistingTableEnableStreaming<hash>; a test pins it).
+LEGACY_ID = "EnableStreaming"
+LEGACY_LOGS_ID = "ExistingTableStreamingLogs"
+
+
+def keep_legacy_resource(
+    scope: ExistingTableStreaming, *, table_name: str, table_arn: str, stream: kinesis.IStream
+) -> cr.AwsCustomResource:
+    """The previous version's streaming resource, kept so that upgrading never turns streaming off.
+
+    Earlier versions switched an existing table's destination with an AwsCustomResource whose Delete call disabled
+    it. CloudFormation refuses to change a custom resource's ServiceToken, so the Provider-backed resource above has
+    a new logical ID; without this the old resource would leave the template, and CloudFormation deletes a
+    removed resource after the update (cleanup), running its Delete call: the pair the new resource has just found
+    ACTIVE would be disabled, and changes lost until someone noticed. Kept at the same construct path (same logical
+    ID, same ServiceToken, same physical ID), the old resource is updated instead: its calls become the read-only
+    DescribeKinesisStreamingDestination and it has no Delete call, and RETAIN means a later removal calls nothing
+    either. On a new deployment it makes one describe call.
+    """
+    stack = Stack.of(scope)
+    log_group = stack.node.try_find_child(LEGACY_LOGS_ID) or logs.LogGroup(
+        stack,
+        LEGACY_LOGS_ID,
+        encryption_key=stream.encryption_key,
+        retention=PROVIDER_LOG_RETENTION,
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+    )
+    describe = cr.AwsSdkCall(
+        service="DynamoDB",
+        action="describeKinesisStreamingDestination",
+        parameters={"TableName": table_name},
+        physical_resource_id=cr.PhysicalResourceId.of(f"{table_name}->{stream.stream_name}"),
+    )
+    resource = cr.AwsCustomResource(
+        scope,  # the old construct path, so the old logical ID
+        LEGACY_ID,
+        resource_type=RESOURCE_TYPE,
+        install_latest_aws_sdk=False,
+        memory_size=PROVIDER_MEMORY_MB,
+        log_group=log_group,
+        on_create=describe,
+        on_update=describe,
+        removal_policy=RemovalPolicy.RETAIN,
+        policy=cr.AwsCustomResourcePolicy.from_statements(
+            [iam.PolicyStatement(actions=["dynamodb:DescribeKinesisStreamingDestination"], resources=[table_arn])]
+        ),
+    )
+    assert isinstance(resource.grant_principal, iam.Role)
+    acknowledge(
+        resource.grant_principal,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "CDK's AwsCustomResource provider function uses the AWS managed basic execution policy to write its own "
+        "CloudWatch logs; its only other grant is describing this stack's existing tables' streaming destinations.",
+    )
+    acknowledge_rule(
+        resource,
+        inline_policy_reason(
+            "The policy CDK's AwsCustomResource attaches to its provider role for this table (describe its "
+            "streaming destination, read-only)"
+        ),
+        *in_packs("IAMNoInlinePolicy", *REGULATORY),
+    )
+    provider = resource.grant_principal.node.scope
+    assert provider is not None
+    acknowledge_rule(
+        provider,
+        "CDK's AwsCustomResource provider of the kept legacy resource makes one read-only DynamoDB call per stack "
+        "operation. The producer VPC is isolated on purpose (no NAT, no internet gateway, no endpoints), so inside "
+        "it the call could not leave; the function holds no data.",
+        *in_packs("LambdaInsideVPC", *REGULATORY),
+    )
+    acknowledge_rule(
+        provider,
+        "CloudFormation invokes the AwsCustomResource provider synchronously and waits for its answer on a "
+        "presigned URL: a failure fails the stack operation visibly, and an event parked in a dead-letter queue "
+        "could not be replayed once that operation is over. One call per stack operation needs no reserved "
+        "concurrency; each call is in the stack events and the provider's encrypted log group.",
+        *in_packs("LambdaDLQ", HIPAA, NIST, SERVERLESS),
+        *in_packs("LambdaConcurrency", HIPAA, NIST),
+    )
+    acknowledge_rule(
+        provider,
+        "One read-only DynamoDB call per stack operation: there is no request path across services to trace. "
+        "Each call, its parameters and its answer are logged to the provider's KMS-encrypted log group.",
+        "Serverless-LambdaTracing",
+    )
+    return resource
 
 
 class StreamingSwitchProvider(Construct):

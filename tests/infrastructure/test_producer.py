@@ -209,7 +209,8 @@ def test_every_configured_table_is_captured_and_nothing_else(resources, captures
     assert len(captures) == n
     created = [c for c in captures if c.table_id]
     assert len(_of_type(resources, "AWS::DynamoDB::Table")) == len(created)
-    assert len(_of_type(resources, RESOURCE_TYPE)) == n - len(created)
+    # Per existing table, the switch and the previous version's resource kept read-only (see the upgrade test).
+    assert len(_of_type(resources, RESOURCE_TYPE)) == 2 * (n - len(created))
     assert len(_of_type(resources, "AWS::Kinesis::Stream")) == n
     assert len(_of_type(resources, "AWS::KinesisFirehose::DeliveryStream")) == n
     assert len(_of_type(resources, "AWS::CloudWatch::Dashboard")) == n
@@ -281,7 +282,9 @@ def test_created_tables(resources, key_id, captures):
 def _streaming_destination(resources: dict[str, Any], c: Capture) -> tuple[str, dict[str, Any]]:
     """The custom resource turning on ``c``'s existing table's streaming destination."""
     found = {
-        lid: r for lid, r in _of_type(resources, RESOURCE_TYPE).items() if r["Properties"]["TableName"] == c.names.table
+        lid: r
+        for lid, r in _of_type(resources, RESOURCE_TYPE).items()
+        if r["Properties"].get("TableName") == c.names.table
     }
     lid = _only(found, f"streaming destination of {c.names.table}")
     return lid, found[lid]
@@ -336,6 +339,47 @@ def test_existing_tables_are_not_created_but_switched_by_the_provider(resources,
         }
         # The stream it streams into survives a stack deletion; the switch itself is removed (turned off).
         assert resource["DeletionPolicy"] == "Delete"
+
+
+# What the previous version (an AwsCustomResource whose Delete disabled the destination) deployed for the two-tables
+# configuration's existing table, read from its synthesized template: the logical ID and the ServiceToken's function.
+PREVIOUS_VERSION = {
+    "customers": ("customersExistingTableEnableStreamingABEFA3EB", "AWS679f53fac002430cb0da5b7982bd22872D164C4C")
+}
+
+
+def test_upgrading_from_the_previous_version_never_disables_streaming(resources, captures):
+    """CloudFormation deletes a resource that leaves the template after the update, running its Delete call; the old
+    resource therefore stays (same logical ID, ServiceToken and physical ID), read-only, without a Delete call, and
+    retained when it is removed one day."""
+    for c in (c for c in captures if not c.table_id):
+        legacy = {
+            lid: r
+            for lid, r in _of_type(resources, RESOURCE_TYPE).items()
+            if lid.startswith(f"{c.spec.name}ExistingTableEnableStreaming") and "Create" in r["Properties"]
+        }
+        lid = _only(legacy, f"kept streaming resource of {c.names.table}")
+        props = legacy[lid]["Properties"]
+        if c.spec.name in PREVIOUS_VERSION:
+            assert (lid, props["ServiceToken"]) == (
+                PREVIOUS_VERSION[c.spec.name][0],
+                _arn(PREVIOUS_VERSION[c.spec.name][1]),
+            )
+        assert "Delete" not in props
+        assert legacy[lid]["DeletionPolicy"] == "Retain"
+        stream = _ref(c.stream_id)["Ref"]
+        for phase in ("Create", "Update"):
+            call = json.loads(_render(props[phase]).replace(f"<Ref:{stream}>", "STREAM"))
+            assert call["action"] == "describeKinesisStreamingDestination"
+            assert call["parameters"] == {"TableName": c.spec.existing_table_name}
+            assert call["physicalResourceId"] == {"id": f"{c.spec.existing_table_name}->STREAM"}
+        policies = [
+            r for r in _of_type(resources, "AWS::IAM::Policy").values() if lid in json.dumps(r.get("DependsOn", []))
+        ] or [r for pid, r in _of_type(resources, "AWS::IAM::Policy").items() if pid.startswith(lid[:-8])]
+        actions = {
+            a for p in policies for st in p["Properties"]["PolicyDocument"]["Statement"] for a in _as_list(st["Action"])
+        }
+        assert actions == {"dynamodb:DescribeKinesisStreamingDestination"}
 
 
 def test_switch_handlers_are_the_plain_folder_on_python_arm(resources, captures):
