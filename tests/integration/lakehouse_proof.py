@@ -33,8 +33,9 @@ from sqlglot import exp
 from consumer.catalog import LINE_COLUMN, LINE_FIELD_DELIMITER
 from consumer.columns import PARTITION_COLUMNS
 from consumer.lakehouse import sql as lakehouse_sql
-from consumer.lakehouse.sql import LakehouseSql, Step
+from consumer.lakehouse.sql import CHANGE_TIME, LakehouseSql, Step
 from consumer.stage import ConsumerStage
+from shared.config import ATHENA_MAX_PARTITIONS_PER_INSERT
 from tests.integration.duck import duckdb_type
 from tests.integration.lakehouse_template import bind, maintenance_steps
 
@@ -141,6 +142,7 @@ class DuckLakehouse:
             body = ", ".join(f"{_quote(name)} {duckdb_type(type_)}" for name, type_ in columns)
             self.con.execute(f"CREATE TABLE {database}.{_quote(table)} ({body})")
         self.lines_registered = False
+        self.most_insert_partitions = 0  # the most change-day partitions one INSERT wrote (Athena allows 100)
 
     def _register_lines(self) -> None:
         """``<table>_lines`` (DuckDB checks the files when the view is created: after the first object exists)."""
@@ -186,6 +188,19 @@ class DuckLakehouse:
         assert not duplicates, f"several MERGE source rows for one target row: {duplicates}"
         return self.con.execute(to_duckdb(f"SELECT count(*) FROM ({source})")).fetchone()[0]
 
+    def assert_insert_within_partition_limit(self, values: dict[str, str]) -> None:
+        """Athena's INSERT limit, checked before DuckDB runs it: the rows the INSERT writes fall into at most
+        ATHENA_MAX_PARTITIONS_PER_INSERT partitions of history (one per change day: ``day(_change_time)``;
+        https://docs.aws.amazon.com/athena/latest/ug/ctas-insert-into.html). DuckDB has no such limit."""
+        assert self.sql.history_partitioning == ("day(_change_time)",)
+        insert, parameters = bind(self.steps["insert_history"], values)
+        source = insert[insert.index('WITH "lines"') :]
+        days = self.con.execute(
+            to_duckdb(f'SELECT count(DISTINCT CAST("{CHANGE_TIME}" AS DATE)) FROM ({source})'), parameters
+        ).fetchone()[0]
+        assert days <= ATHENA_MAX_PARTITIONS_PER_INSERT, f"one INSERT would write {days} change-day partitions"
+        self.most_insert_partitions = max(self.most_insert_partitions, days)
+
     def validate(self, start: str, end: str, now: datetime) -> list[tuple[str, str, str]]:
         """The deployed validate_window statement for an explicit window at ``now``: its rows (one, or none if
         invalid)."""
@@ -209,6 +224,7 @@ class DuckLakehouse:
             window = validated[:2]
         start, end = window or computed[:2]
         values = {"window_start": start, "window_end": end}
+        self.assert_insert_within_partition_limit(values)
         self.execute(self.steps["insert_history"], values)
         if crash_after_insert:
             return RunResult(computed, 0)
