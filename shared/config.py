@@ -325,7 +325,9 @@ def _parse_hive_type(text: str) -> str:
             if not field:
                 raise ValueError("a struct's fields are written name:type, the name of [a-z0-9_]")
             rest = rest[field.end() :]
-        if name == "map" and parts == 0 and re.match(r"[a-z]*", rest).group(0) not in _PRIMITIVE_TYPES:  # type: ignore[union-attr]
+        key = re.match(r"[a-z]*", rest).group(0)  # type: ignore[union-attr]
+        # Athena: "MAP<primitive_type, data_type>"; decimal and varchar are primitive types with parameters.
+        if name == "map" and parts == 0 and key not in (*_PRIMITIVE_TYPES, "decimal", "varchar"):
             raise ValueError("a map's key type must be a primitive type such as 'string'")
         rest, parts = _parse_hive_type(rest), parts + 1
         if rest.startswith(","):

@@ -28,6 +28,10 @@ The state machine (standard workflow, JSONPath):
    https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html, "Reserved characters in
    intrinsic functions") and written on one line without its ``--`` comments. The values are never user input:
    only the texts Athena returned in step 3 (digits and '-').
+   If Athena refuses the INSERT for writing more partitions than one INSERT may (``..._TOO_MANY_OPEN_PARTITIONS``:
+   history has one partition per change day, and a replay of months-old objects can bring more than 100), the
+   fallback lists the window's change days in chunks (``change_days``) and runs ``insert_history_days`` once per
+   chunk, in order, before the MERGE (``_insert_by_change_days``).
 5. ``measure_lag`` and the metrics: data scanned per statement and the state's lag, via ``cloudwatch:putMetricData``.
 6. While the window step said ``caught_up = 'false'`` (a catch-up after an outage, or the first run over an existing
    log, proceeds in ranges of at most ``max_hours_per_run`` hours), back to ``window``.
@@ -76,7 +80,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from consumer.lakehouse.sql import WINDOW_VALUES, LakehouseSql, Step
+from consumer.lakehouse.sql import CHUNK_VALUES, WINDOW_VALUES, LakehouseSql, Step
 from shared import naming
 from shared.nag import REGULATORY, acknowledge, acknowledge_rule, in_packs, inline_policy_reason
 from shared.naming import LakeNames, TableNames
@@ -101,6 +105,10 @@ STEP_DIMENSION = "Step"
 # Where each piece of a run's data lives in the execution state.
 WINDOW_PATH = "$.window"
 RUNS_PATH = "$.runs"
+# The INSERT's fallback: one chunk of change days, inside the "insert by change days" Map's iterations.
+CHUNK_PATH = "$.chunk"
+# getQueryResults rows per call (its maximum): the fallback's chunks, header row included.
+MAX_RESULT_ROWS = 1000
 
 
 INPUT_PATH = "$.input"
@@ -117,8 +125,10 @@ def literal(path: str) -> str:
 
 
 def execution_parameters(step: Step, source: str = WINDOW_PATH) -> str:
-    """``States.Array(...)`` of the step's window values, in order, each as a SQL string literal."""
-    return "States.Array(" + ", ".join(literal(f"{source}.{name}") for name in step.parameters) + ")"
+    """``States.Array(...)`` of the step's values, in order, each as a SQL string literal: window values from
+    ``source``, a chunk's change days from ``CHUNK_PATH``."""
+    paths = [f"{CHUNK_PATH if name in CHUNK_VALUES else source}.{name}" for name in step.parameters]
+    return "States.Array(" + ", ".join(literal(path) for path in paths) + ")"
 
 
 def one_line(sql: str) -> str:
@@ -253,16 +263,26 @@ class LakehouseMaintenance(Construct):
     def _metric_steps(self) -> list[str]:
         return [step.name for step in self._sql.steps()]
 
-    def _athena(self, step: Step, *, result_path: str | None = None, selector: dict[str, str] | None = None) -> Any:
-        """A ``startQueryExecution.sync`` task named ``step.name`` running ``step.sql`` verbatim."""
+    def _athena(
+        self,
+        step: Step,
+        *,
+        result_path: str | None = None,
+        selector: dict[str, str] | None = None,
+        fail: sfn.IChainable | None = None,
+        too_many_partitions: sfn.IChainable | None = None,
+    ) -> Any:
+        """A ``startQueryExecution.sync`` task named ``step.name`` running ``step.sql`` verbatim. ``fail``: where a
+        failure that is not retried goes (the execution's Fail state by default; a Map iteration has its own);
+        ``too_many_partitions``: where a failure for writing too many partitions goes instead."""
         parameters: dict[str, Any] = {
             "QueryString": step.sql,
             "WorkGroup": self._lake.workgroup,
             "QueryExecutionContext": {"Database": self._lake.database},
         }
-        unknown = set(step.parameters) - set(WINDOW_VALUES)
+        unknown = set(step.parameters) - {*WINDOW_VALUES, *CHUNK_VALUES}
         if unknown:
-            raise ValueError(f"step {step.name!r} binds {sorted(unknown)}; only {WINDOW_VALUES} exist")
+            raise ValueError(f"step {step.name!r} binds {sorted(unknown)}; only {WINDOW_VALUES + CHUNK_VALUES} exist")
         if step.inline:
             del parameters["QueryString"]
             parameters["QueryString.$"] = inline_query(step)
@@ -295,29 +315,34 @@ class LakehouseMaintenance(Construct):
         )
         wait = sfn.Wait(self, f"{step.name} retry wait", time=sfn.WaitTime.duration(COMMIT_RETRY_WAIT))
         count.next(wait).next(task)
-        decide = (
-            sfn.Choice(self, f"{step.name} failed")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.string_matches("$.failure.Cause", "*ICEBERG_COMMIT_ERROR*"),
-                    sfn.Condition.number_less_than("$.commit_retries.count", COMMIT_RETRIES),
-                ),
-                count,
-            )
-            .otherwise(self._fail)
+        decide = sfn.Choice(self, f"{step.name} failed").when(
+            sfn.Condition.and_(
+                sfn.Condition.string_matches("$.failure.Cause", "*ICEBERG_COMMIT_ERROR*"),
+                sfn.Condition.number_less_than("$.commit_retries.count", COMMIT_RETRIES),
+            ),
+            count,
         )
+        if too_many_partitions is not None:
+            # HIVE_TOO_MANY_OPEN_PARTITIONS (Iceberg tables too): more partitions than one INSERT may write.
+            decide.when(
+                sfn.Condition.string_matches("$.failure.Cause", "*TOO_MANY_OPEN_PARTITIONS*"), too_many_partitions
+            )
+        decide.otherwise(fail or self._fail)
         task.add_catch(decide, errors=["States.TaskFailed"], result_path="$.failure")
         return task
 
-    def _results(self, construct_id: str, execution_id_path: str, result_path: str) -> sfn.CustomState:
-        """The first data row of a finished query (``athena:getQueryResults``, header row included)."""
+    def _results(
+        self, construct_id: str, execution_id_path: str, result_path: str, max_results: int = 2
+    ) -> sfn.CustomState:
+        """The first rows of a finished query (``athena:getQueryResults``, header row included): by default the
+        header and the first data row."""
         return sfn.CustomState(
             self,
             construct_id,
             state_json={
                 "Type": "Task",
                 "Resource": f"arn:{Stack.of(self).partition}:states:::athena:getQueryResults",
-                "Parameters": {"QueryExecutionId.$": execution_id_path, "MaxResults": 2},
+                "Parameters": {"QueryExecutionId.$": execution_id_path, "MaxResults": max_results},
                 "ResultSelector": {"rows.$": "$.ResultSet.Rows"},
                 "ResultPath": result_path,
             },
@@ -414,10 +439,14 @@ class LakehouseMaintenance(Construct):
                 "years, window_start <= window_end"
             ),
         )
-        insert = self._athena(
-            steps["insert_history"], result_path=f"{RUNS_PATH}.insert_history", selector=bytes_selector
-        )
         merge = self._athena(steps["merge_state"], result_path=f"{RUNS_PATH}.merge_state", selector=bytes_selector)
+        by_days = self._insert_by_change_days(merge, bytes_selector)
+        insert = self._athena(
+            steps["insert_history"],
+            result_path=f"{RUNS_PATH}.insert_history",
+            selector=bytes_selector,
+            too_many_partitions=by_days,
+        )
 
         lag_step = sql.lag_step()
         lag = self._athena(lag_step, result_path="$.lag_query", selector={"id.$": "$.QueryExecution.QueryExecutionId"})
@@ -537,6 +566,51 @@ class LakehouseMaintenance(Construct):
         )
         create_history.next(create_state).next(route)
         return start.next(guard).next(oldest).next(alone)
+
+    def _insert_by_change_days(self, merge: sfn.IChainable, bytes_selector: dict[str, str]) -> sfn.IChainable:
+        """The INSERT's fallback when it would write more partitions than Athena allows (a window holding changes
+        of more than 100 change days: replays of months-old objects): ``change_days`` lists the window's change
+        days in chunks of at most ``CHUNK_DAYS``, then one ``insert_history_days`` per chunk, one at a time, then
+        the MERGE as usual. Every chunk is idempotent, so a failure part-way is repaired by the next run."""
+        sql = self._sql
+        change_days = self._athena(
+            sql.change_days_step(),
+            result_path=f"{RUNS_PATH}.insert_history",  # the run's INSERT metric shows this read
+            selector={**bytes_selector, "id.$": "$.QueryExecution.QueryExecutionId"},
+        )
+        chunks = self._results(
+            "change days result", f"{RUNS_PATH}.insert_history.id", "$.chunk_rows", max_results=MAX_RESULT_ROWS
+        )
+        each = sfn.Map(
+            self,
+            "insert by change days",
+            items_path="$.chunk_rows.rows",
+            item_selector={
+                "index.$": "$$.Map.Item.Index",
+                "row.$": "$$.Map.Item.Value",
+                "window.$": WINDOW_PATH,
+                "commit_retries.$": "$.commit_retries",
+            },
+            max_concurrency=1,  # one commit to history at a time
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        chunk_failed = sfn.Fail(
+            self, "chunk statement failed", cause_path="$.failure.Cause", error_path="$.failure.Error"
+        )
+        insert_days = self._athena(sql.insert_history_days_step(), fail=chunk_failed)
+        read_chunk = sfn.Pass(
+            self,
+            "read chunk",
+            parameters={f"{name}.$": f"$.row.Data[{i}].VarCharValue" for i, name in enumerate(CHUNK_VALUES)},
+            result_path=CHUNK_PATH,
+        )
+        each.item_processor(
+            sfn.Choice(self, "header row?")
+            .when(sfn.Condition.number_equals("$.index", 0), sfn.Succeed(self, "header row"))
+            .otherwise(read_chunk.next(insert_days))
+        )
+        change_days.next(chunks).next(each).next(merge)
+        return change_days
 
     def _put_metrics(self, data: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return {

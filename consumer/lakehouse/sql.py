@@ -51,10 +51,14 @@ from dataclasses import dataclass, field
 from consumer.catalog import LINE_COLUMN
 from consumer.columns import PARTITION_COLUMNS, Column, key_columns, table_columns, trino_type
 from consumer.queries import DEFAULT_ORIGIN, SEQUENCE_WIDTH, ViewColumn, quote
-from shared.config import TableSpec
+from shared.config import ATHENA_MAX_PARTITIONS_PER_INSERT, TableSpec
 from shared.naming import LakeNames, TableNames
 
 WINDOW_VALUES = ("window_start", "window_end")
+# One chunk of change days for the INSERT's fallback ('YYYY-MM-DD', both inclusive): change_days_step() returns them.
+CHUNK_VALUES = ("chunk_start", "chunk_end")
+# Change days per fallback INSERT: under Athena's 100 partitions per INSERT (history is partitioned by change day).
+CHUNK_DAYS = 90
 # What the window step returns, in order (window values, then whether the window reaches the current hour).
 WINDOW_COLUMNS = (*WINDOW_VALUES, "caught_up")
 # Arrival hours as text, the way they compare: 'YYYY-MM-DD-HH' (Trino date_format/date_parse specifiers,
@@ -289,16 +293,13 @@ class LakehouseSql:
             ")"
         )
 
-    def insert_history_sql(self) -> tuple[str, tuple[str, ...]]:
+    def _new_changes(self) -> tuple[str, tuple[str, ...]]:
+        """``WITH "lines" AS (...), "copies" AS (...)`` and the SELECT of the window's new distinct changes (the
+        INSERT's rows), with the partition filter's execution parameters."""
         partitions, parameters = self._partition_filter()
         extractions = ",\n      ".join(f"{self._extract(c)} AS {quote(c.name)}" for c in self.columns)
         time_text = f"json_extract_scalar({quote(LINE_COLUMN)}, {_literal(json_path('_approximate_creation_time'))})"
         sql = (
-            f"-- New distinct changes of {self.names.key} from the window's raw partitions (arrival hours,\n"
-            "-- inclusive), read from the line text with exact types. One copy per _event_id: the one the raw views\n"
-            "-- keep (lowest sequence number, a copy without one last, then shard, arrival hour, line); a change\n"
-            "-- already in history is skipped, so a window run twice, or again after a crash, inserts nothing twice.\n"
-            f"INSERT INTO {self.history_table} (\n  {self._column_list()}\n)\n"
             'WITH "lines" AS (\n'
             f"  SELECT\n      {extractions},\n"
             f"      {self._change_time(time_text)} AS {quote(CHANGE_TIME)},\n"
@@ -327,6 +328,57 @@ class LakehouseSql:
             f'    WHERE h."_event_id" = c."_event_id" AND h.{quote(CHANGE_TIME)} = c.{quote(CHANGE_TIME)})'
         )
         return sql, parameters
+
+    def insert_history_sql(self) -> tuple[str, tuple[str, ...]]:
+        new, parameters = self._new_changes()
+        sql = (
+            f"-- New distinct changes of {self.names.key} from the window's raw partitions (arrival hours,\n"
+            "-- inclusive), read from the line text with exact types. One copy per _event_id: the one the raw views\n"
+            "-- keep (lowest sequence number, a copy without one last, then shard, arrival hour, line); a change\n"
+            "-- already in history is skipped, so a window run twice, or again after a crash, inserts nothing twice.\n"
+            f"INSERT INTO {self.history_table} (\n  {self._column_list()}\n)\n{new}"
+        )
+        return sql, parameters
+
+    @staticmethod
+    def _change_day(alias: str = "") -> str:
+        return f"date_format({alias}{quote(CHANGE_TIME)}, '%Y-%m-%d')"
+
+    def change_days_step(self) -> Step:
+        """The INSERT's fallback, 1 of 2: the change days of the window's new changes in chunks of at most
+        ``CHUNK_DAYS`` days, one row each (``chunk_start``, ``chunk_end``: 'YYYY-MM-DD', inclusive), in order.
+
+        One INSERT writes at most 100 partitions (https://docs.aws.amazon.com/athena/latest/ug/ctas-insert-into.html)
+        and history has one per change day, so a window holding changes of more than 100 days (a replay of error or
+        backup objects from months of history) fails the INSERT with ``..._TOO_MANY_OPEN_PARTITIONS``; the state
+        machine then inserts chunk by chunk (``insert_history_days_step``). ``floor`` keeps the chunk number whole in
+        any engine (Trino divides bigints exactly, others do not)."""
+        new, parameters = self._new_changes()
+        ctes, select = new.split("\nSELECT\n", 1)
+        sql = (
+            f"-- The change days of {self.names.key}'s new changes in this window, {CHUNK_DAYS} at a time.\n"
+            f'{ctes},\n"new" AS (\n  SELECT\n{select}\n),\n'
+            f'"days" AS (SELECT DISTINCT {self._change_day()} AS "day" FROM "new"),\n'
+            '"numbered" AS (\n'
+            f'  SELECT "day", floor((row_number() OVER (ORDER BY "day") - 1) / {CHUNK_DAYS}) AS "chunk" FROM "days"\n'
+            ")\n"
+            f'SELECT min("day") AS "{CHUNK_VALUES[0]}", max("day") AS "{CHUNK_VALUES[1]}"\n'
+            'FROM "numbered"\n'
+            'GROUP BY "chunk"\n'
+            'ORDER BY "chunk"'
+        )
+        return Step("change_days", sql, parameters)
+
+    def insert_history_days_step(self) -> Step:
+        """The INSERT's fallback, 2 of 2: ``insert_history`` restricted to one chunk of change days (at most
+        ``CHUNK_DAYS`` partitions). Idempotent like it: a chunk run twice inserts nothing twice."""
+        insert, parameters = self.insert_history_sql()
+        sql = (
+            f"-- One chunk of at most {CHUNK_DAYS} change days ({CHUNK_VALUES[0]}..{CHUNK_VALUES[1]}) of:\n"
+            + insert
+            + f"\n  AND {self._change_day('c.')} BETWEEN ? AND ?"
+        )
+        return Step("insert_history_days", sql, (*parameters, *CHUNK_VALUES))
 
     def merge_source_sql(self) -> tuple[str, tuple[str, ...]]:
         """The MERGE's source: one row per key (Athena fails a MERGE when a target row matches several source rows:
@@ -510,3 +562,7 @@ class LakehouseSql:
 
     def current_view_columns(self) -> list[ViewColumn]:
         return [IcebergViewColumn(name, type_) for name, type_ in self._view_columns()]
+
+
+if CHUNK_DAYS >= ATHENA_MAX_PARTITIONS_PER_INSERT:
+    raise ValueError("a chunk of change days must stay under Athena's partitions per INSERT")

@@ -19,7 +19,8 @@ import pytest
 import sqlglot
 from aws_cdk.assertions import Template
 
-from consumer.lakehouse.sql import WINDOW_VALUES, LakehouseSql, Step
+from consumer.lakehouse.maintenance import MAX_RESULT_ROWS
+from consumer.lakehouse.sql import CHUNK_DAYS, CHUNK_VALUES, WINDOW_VALUES, LakehouseSql, Step
 from consumer.queries import TableQueries
 from consumer.views import decode_view
 from shared import config, naming
@@ -129,6 +130,8 @@ def test_every_statement_is_sql_py_verbatim_with_its_window_values(template, ena
                 sql.validate_window_step(),
                 *sql.maintenance_steps(),
                 sql.lag_step(),
+                sql.change_days_step(),
+                sql.insert_history_days_step(),
             )
         }
         assert set(steps) == set(expected)
@@ -138,7 +141,8 @@ def test_every_statement_is_sql_py_verbatim_with_its_window_values(template, ena
         for name, step in steps.items():
             want = expected[name]
             assert (step.parameters, step.inline) == (want.parameters, want.inline), name
-            assert set(step.parameters) <= set(WINDOW_VALUES), name
+            chunk = CHUNK_VALUES if name == "insert_history_days" else ()
+            assert set(step.parameters) <= {*WINDOW_VALUES, *chunk}, name
             if not step.inline:
                 assert step.sql == want.sql, name
                 continue
@@ -184,16 +188,29 @@ def test_tables_are_created_as_iceberg_under_their_prefix(template, enabled, cfg
         assert "day(_change_time)" in sql.history_partitioning
 
 
+def _all_states(definition: dict[str, Any]) -> dict[str, Any]:
+    """Every state, those of a Map's iterations included (state names are unique across the machine)."""
+    states = dict(definition["States"])
+    for state in definition["States"].values():
+        inner = state.get("ItemProcessor", {}).get("States", {})
+        assert not set(inner) & set(states)
+        states.update(inner)
+    return states
+
+
+FALLBACK = ["change_days", "insert_history_days"]
+
+
 def test_athena_tasks_run_in_the_lake_workgroup_and_wait_for_the_query(template, enabled, cfg):
     lake = naming.lake(cfg)
     for _, names, _ in enabled:
         definition = state_machines(template)[names.maintenance_state_machine]
         athena = {
             n: s
-            for n, s in definition["States"].items()
+            for n, s in _all_states(definition).items()
             if s.get("Resource", "").endswith("athena:startQueryExecution.sync")
         }
-        assert set(athena) == {*CREATES, *SCHEDULED, *MAINTENANCE, "measure_lag", "validate_window"}
+        assert set(athena) == {*CREATES, *SCHEDULED, *MAINTENANCE, *FALLBACK, "measure_lag", "validate_window"}
         for state in athena.values():
             params = state["Parameters"]
             assert params["WorkGroup"] == lake.workgroup
@@ -283,7 +300,7 @@ def test_one_execution_at_a_time(template, enabled):
 
 def test_commit_conflicts_and_throttling_are_retried_and_nothing_else(template, enabled):
     for _, names, _ in enabled:
-        states = state_machines(template)[names.maintenance_state_machine]["States"]
+        states = _all_states(state_machines(template)[names.maintenance_state_machine])
         athena = [n for n, s in states.items() if s.get("Resource", "").endswith("athena:startQueryExecution.sync")]
         for name in athena:
             state = states[name]
@@ -291,7 +308,13 @@ def test_commit_conflicts_and_throttling_are_retried_and_nothing_else(template, 
             (catch,) = state["Catch"]
             assert catch["ErrorEquals"] == ["States.TaskFailed"] and catch["ResultPath"] == "$.failure"
             choice = states[catch["Next"]]
-            (rule,) = choice["Choices"]
+            rule, *others = choice["Choices"]
+            # Only the INSERT has a second way out: too many partitions for one INSERT -> by chunks of days.
+            assert others == (
+                [{"Variable": "$.failure.Cause", "StringMatches": "*TOO_MANY_OPEN_PARTITIONS*", "Next": "change_days"}]
+                if name == "insert_history"
+                else []
+            ), name
             conditions = {c["Variable"]: c for c in rule["And"]}
             assert conditions["$.failure.Cause"]["StringMatches"] == "*ICEBERG_COMMIT_ERROR*"
             assert conditions["$.commit_retries.count"]["NumericLessThan"] > 0
@@ -300,6 +323,39 @@ def test_commit_conflicts_and_throttling_are_retried_and_nothing_else(template, 
             assert count["Parameters"] == {"count.$": "States.MathAdd($.commit_retries.count, 1)"}
             assert states[count["Next"]]["Type"] == "Wait" and states[count["Next"]]["Next"] == name
             assert states[choice["Default"]]["Type"] == "Fail"
+
+
+def test_an_insert_of_too_many_change_days_goes_by_chunks_then_merges(template, enabled):
+    """Athena writes at most 100 partitions per INSERT and history has one per change day: the fallback lists the
+    window's change days in chunks (change_days, all rows of one getQueryResults page), inserts each chunk in turn
+    with the chunk's days as execution parameters read from Athena's own result, then merges as usual."""
+    assert CHUNK_DAYS < config.ATHENA_MAX_PARTITIONS_PER_INSERT
+    for _, names, sql in enabled:
+        definition = state_machines(template)[names.maintenance_state_machine]
+        states = definition["States"]
+        change_days = states["change_days"]
+        assert parameter_names(change_days["Parameters"]["ExecutionParameters.$"]) == sql.change_days_step().parameters
+        result = states[change_days["Next"]]
+        assert result["Parameters"]["MaxResults"] == MAX_RESULT_ROWS
+        assert result["ResultPath"] == "$.chunk_rows"
+        each = states[result["Next"]]
+        assert each["Type"] == "Map" and each["MaxConcurrency"] == 1 and each["ItemsPath"] == "$.chunk_rows.rows"
+        assert each["ItemSelector"]["window.$"] == "$.window" and each["ResultPath"] is None
+        assert each["Next"] == "merge_state"
+        inner = each["ItemProcessor"]["States"]
+        header = inner[each["ItemProcessor"]["StartAt"]]
+        assert header["Choices"] == [{"Variable": "$.index", "NumericEquals": 0, "Next": "header row"}]
+        read = inner[header["Default"]]
+        assert read["Parameters"] == {
+            f"{name}.$": f"$.row.Data[{i}].VarCharValue" for i, name in enumerate(CHUNK_VALUES)
+        }
+        assert read["ResultPath"] == "$.chunk" and read["Next"] == "insert_history_days"
+        rendered = inner["insert_history_days"]["Parameters"]["ExecutionParameters.$"]
+        assert parameter_names(rendered) == sql.insert_history_days_step().parameters
+        assert "$.chunk.chunk_start" in rendered and "$.input." not in rendered
+        # The change_days statement's columns are the chunk values, in this order.
+        select = sqlglot.parse_one(sql.change_days_step().sql, read="athena")
+        assert [e.alias_or_name for e in select.expressions] == list(CHUNK_VALUES)
 
 
 def test_metrics_data_scanned_per_statement_and_state_lag(template, enabled):

@@ -33,6 +33,7 @@ from sqlglot import exp
 from consumer.catalog import LINE_COLUMN, LINE_FIELD_DELIMITER
 from consumer.columns import PARTITION_COLUMNS
 from consumer.lakehouse import sql as lakehouse_sql
+from consumer.lakehouse.maintenance import MAX_RESULT_ROWS
 from consumer.lakehouse.sql import CHANGE_TIME, LakehouseSql, Step
 from consumer.stage import ConsumerStage
 from shared.config import ATHENA_MAX_PARTITIONS_PER_INSERT
@@ -143,6 +144,7 @@ class DuckLakehouse:
             self.con.execute(f"CREATE TABLE {database}.{_quote(table)} ({body})")
         self.lines_registered = False
         self.most_insert_partitions = 0  # the most change-day partitions one INSERT wrote (Athena allows 100)
+        self.fallbacks = 0  # runs whose INSERT went by chunks of change days
 
     def _register_lines(self) -> None:
         """``<table>_lines`` (DuckDB checks the files when the view is created: after the first object exists)."""
@@ -188,18 +190,39 @@ class DuckLakehouse:
         assert not duplicates, f"several MERGE source rows for one target row: {duplicates}"
         return self.con.execute(to_duckdb(f"SELECT count(*) FROM ({source})")).fetchone()[0]
 
-    def assert_insert_within_partition_limit(self, values: dict[str, str]) -> None:
-        """Athena's INSERT limit, checked before DuckDB runs it: the rows the INSERT writes fall into at most
-        ATHENA_MAX_PARTITIONS_PER_INSERT partitions of history (one per change day: ``day(_change_time)``;
-        https://docs.aws.amazon.com/athena/latest/ug/ctas-insert-into.html). DuckDB has no such limit."""
+    def insert_partitions(self, step: str, values: dict[str, str]) -> int:
+        """How many partitions of history (one per change day: ``day(_change_time)``) the INSERT ``step`` would
+        write with these values: Athena fails an INSERT that writes more than ATHENA_MAX_PARTITIONS_PER_INSERT
+        (https://docs.aws.amazon.com/athena/latest/ug/ctas-insert-into.html); DuckDB has no such limit, so the proof
+        counts before it runs one."""
         assert self.sql.history_partitioning == ("day(_change_time)",)
-        insert, parameters = bind(self.steps["insert_history"], values)
+        insert, parameters = bind(self.steps[step], values)
         source = insert[insert.index('WITH "lines"') :]
-        days = self.con.execute(
-            to_duckdb(f'SELECT count(DISTINCT CAST("{CHANGE_TIME}" AS DATE)) FROM ({source})'), parameters
-        ).fetchone()[0]
-        assert days <= ATHENA_MAX_PARTITIONS_PER_INSERT, f"one INSERT would write {days} change-day partitions"
-        self.most_insert_partitions = max(self.most_insert_partitions, days)
+        query = f'SELECT count(DISTINCT CAST("{CHANGE_TIME}" AS DATE)) FROM ({source})'
+        return self.con.execute(to_duckdb(query), parameters).fetchone()[0]
+
+    def insert(self, values: dict[str, str]) -> None:
+        """insert_history as deployed; when Athena would refuse it for writing too many partitions (the state
+        machine's Catch), the fallback as deployed: change_days, then insert_history_days per chunk, in order."""
+        days = self.insert_partitions("insert_history", values)
+        if days <= ATHENA_MAX_PARTITIONS_PER_INSERT:
+            self.most_insert_partitions = max(self.most_insert_partitions, days)
+            self.execute(self.steps["insert_history"], values)
+            return
+        self.fallbacks += 1
+        cursor = self.execute(self.steps["change_days"], values)
+        assert [d[0] for d in cursor.description] == list(lakehouse_sql.CHUNK_VALUES)
+        chunks = cursor.fetchall()
+        assert len(chunks) + 1 <= MAX_RESULT_ROWS, "the state machine reads the chunks from one getQueryResults page"
+        assert [start for start, _ in chunks] == sorted(start for start, _ in chunks)
+        for chunk_start, chunk_end in chunks:
+            chunk = {**values, "chunk_start": chunk_start, "chunk_end": chunk_end}
+            days = self.insert_partitions("insert_history_days", chunk)
+            assert days <= lakehouse_sql.CHUNK_DAYS, f"one chunk INSERT would write {days} change-day partitions"
+            self.most_insert_partitions = max(self.most_insert_partitions, days)
+            self.execute(self.steps["insert_history_days"], chunk)
+        # Every new change was in some chunk: nothing is left for the plain INSERT.
+        assert self.insert_partitions("insert_history", values) == 0
 
     def validate(self, start: str, end: str, now: datetime) -> list[tuple[str, str, str]]:
         """The deployed validate_window statement for an explicit window at ``now``: its rows (one, or none if
@@ -224,8 +247,7 @@ class DuckLakehouse:
             window = validated[:2]
         start, end = window or computed[:2]
         values = {"window_start": start, "window_end": end}
-        self.assert_insert_within_partition_limit(values)
-        self.execute(self.steps["insert_history"], values)
+        self.insert(values)
         if crash_after_insert:
             return RunResult(computed, 0)
         rows = self.assert_merge_source_unique(values)

@@ -51,6 +51,8 @@ RUN_HOURS = [h for h in range(0, 20) if not 7 <= h <= 10]
 CRASH_HOUR = 5
 REPEAT_HOUR = 13  # this run is repeated with the same window
 REPLAY_HOUR = 14  # ddb-lake replay runs at :05 of this hour
+# Error objects replayed from this many further change days (beyond 100, as one INSERT may write at most).
+OLD_ERROR_DAYS = 120
 OUTAGE_REPLAY_HOUR = 10  # and again during the outage, of the hour before
 LATE_OBJECT_HOUR = 13  # an object of this partition hour is written 95 minutes after the hour starts
 VERY_LATE_OBJECT_HOUR = 2  # an object of this partition hour is written at 13:40, beyond every late window
@@ -262,7 +264,8 @@ def generate(cfg: AppConfig, spec: TableSpec, names: TableNames, seed: int = 202
     # (2) from the error envelopes: changes that never reached the data prefix, days and weeks old (each an item of
     # its own, and one older change of an item whose state is newer), and the unsequenced tie above.
     errors: list[Change] = []
-    for days in (40, 3, 2):
+    # Also months of them: more change days in one window than one INSERT may write (the INSERT's fallback).
+    for days in (40, 3, 2, *range(50, 50 + OLD_ERROR_DAYS)):
         errors.append(b.add(new_item(), "INSERT", T0_US - days * DAY_US + 17 * MINUTE_US))
     errors.append(b.add(tie, "MODIFY", at(2.3)))  # older than the tie item's state: loses
     errors.append(lost)

@@ -23,7 +23,7 @@ from typing import Any
 from consumer.lakehouse.sql import Step
 
 ATHENA_SYNC = ":states:::athena:startQueryExecution.sync"
-_PARAMETER = re.compile(r"States\.Format\('\\'\{\}\\'', \$\.(?:window|input)\.([a-z_]+)\)")
+_PARAMETER = re.compile(r"States\.Format\('\\'\{\}\\'', \$\.(window|input|chunk)\.([a-z_]+)\)")
 _FORMAT = "States.Format('"
 
 
@@ -50,12 +50,15 @@ def parameter_names(rendered: str) -> tuple[str, ...]:
     if not (rendered.startswith("States.Array(") and rendered.endswith(")")):
         raise ValueError(f"not a States.Array of window values: {rendered!r}")
     inner = rendered[len("States.Array(") : -1]
-    names = tuple(_PARAMETER.findall(inner))
-    source = "input" if "$.input." in inner else "window"
-    rebuilt = ", ".join(f"States.Format('\\'{{}}\\'', $.{source}.{name})" for name in names)
+    found = _PARAMETER.findall(inner)
+    rebuilt = ", ".join(f"States.Format('\\'{{}}\\'', $.{source}.{name})" for source, name in found)
     if rebuilt != inner:
         raise ValueError(f"unexpected execution parameters: {rendered!r}")
-    return names
+    # A chunk's days come from the Map item ($.chunk), window values from $.window (or $.input for validate_window).
+    for source, name in found:
+        if (source == "chunk") != name.startswith("chunk_"):
+            raise ValueError(f"{name} read from $.{source}: {rendered!r}")
+    return tuple(name for _, name in found)
 
 
 def parse_format(rendered: str) -> tuple[str, tuple[str, ...]]:
@@ -102,8 +105,11 @@ def maintenance_steps(template: dict[str, Any], state_machine_name: str) -> dict
     ``inline`` step, ``sql`` is the States.Format template (escaped, ``{}`` where each value goes, inside quotes):
     ``states_format(step.sql, values)`` is the statement Athena receives."""
     definition = state_machines(template)[state_machine_name]
+    states = dict(definition["States"])
+    for state in definition["States"].values():  # and the states of a Map's iterations
+        states.update(state.get("ItemProcessor", {}).get("States", {}))
     steps = {}
-    for name, state in definition["States"].items():
+    for name, state in states.items():
         if state.get("Type") != "Task" or not state["Resource"].endswith(ATHENA_SYNC):
             continue
         parameters = state["Parameters"]

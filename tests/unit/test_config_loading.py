@@ -352,3 +352,25 @@ def test_a_key_ending_in_x_set_on_the_command_line_is_blamed_on_it():
     raw = configs.default()
     (line,) = _load_error({"datalake": raw, "datalake.prefiX": "abc"}, {"datalake": raw}).problems
     assert line.endswith(" (set on the command line: -c datalake.prefiX=...)")
+
+
+def test_an_unknown_key_is_named_with_its_path_or_quoted_when_it_is_not_a_plain_name():
+    """A plain name (letters, digits, '_', '-', any case) is part of the path; anything else is quoted after its
+    object's path, so the line stays readable. Either way the closest allowed key is suggested."""
+    allowed = "allowed keys are ['mode', 'shard_count', 'retention_hours']"
+    stream = "datalake.tables[0].stream"
+    for key, line in (
+        ("Shard_Cout", f"{stream}.Shard_Cout: unknown key (did you mean 'shard_count'?); {allowed}"),
+        ("shard count", f"{stream}: unknown key 'shard count' (did you mean 'shard_count'?); {allowed}"),
+        ("x.y", f"{stream}: unknown key 'x.y'; {allowed}"),
+    ):
+        raw = configs.default()
+        raw["tables"][0]["stream"][key] = 3
+        assert _problems(raw) == [line], key
+
+
+def test_a_column_key_that_is_not_text_is_one_line():
+    """JSON keys are always text; a configuration built in Python may not be, and gets a line, not a traceback."""
+    raw = configs.default()
+    raw["tables"][0]["columns"] = {1: "string"}
+    assert _problems(raw) == ["datalake.tables[0].columns: the key 1 must be a string"]
