@@ -16,6 +16,9 @@ INTERFACE CONTRACT (the constructs and the offline proof rely on these names):
   window as text" below.
 - ``validate_window_step()``: for an explicit window from the execution input: one row of ``WINDOW_COLUMNS`` with
   both hours re-formatted by Athena, or no row when they are not two projected hours 'YYYY-MM-DD-HH', start <= end.
+- ``change_days_step()`` / ``insert_history_days_step()``: the INSERT's fallback when one INSERT would write more
+  partitions than Athena allows (chunks of at most ``CHUNK_DAYS`` change days, each ``?`` a window value or a
+  chunk's first/last day ``CHUNK_VALUES`` from ``change_days``' own result).
 - ``maintenance_steps()``: ``OPTIMIZE``/``VACUUM`` of both tables (daily); ``lag_step()``: the state's lag in
   seconds (one row, one bigint column; NULL while the state holds no change).
 - ``history_view_sql()`` / ``current_view_sql()`` (+ ``..._view_columns()``): the user-facing
