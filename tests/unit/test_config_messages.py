@@ -96,3 +96,14 @@ def test_a_sandbox_region_mistake_names_the_sandbox_keys():
 def test_a_declared_key_carries_its_item_and_shape_texts():
     assert config._key("x", item="i", shape="s").json_schema_extra == {"allowed": "x", "item": "i", "shape": "s"}
     assert config._key("x").json_schema_extra == {"allowed": "x"}
+
+
+def test_an_override_into_an_empty_list_asks_for_the_whole_list():
+    raw = configs.default()
+    raw["notifications"] = {**raw.get("notifications", {}), "alarm_emails": []}
+    with pytest.raises(config.ConfigError) as raised:
+        config.load({config.CONTEXT_KEY: raw, "datalake.notifications.alarm_emails.0": "ops@example.com"})
+    where = "datalake.notifications.alarm_emails"
+    assert raised.value.problems == [
+        f"-c {where}.0: {where} is an empty list; set the whole list instead, e.g. -c {where}='[...]'"
+    ]
