@@ -107,3 +107,17 @@ def test_an_override_into_an_empty_list_asks_for_the_whole_list():
     assert raised.value.problems == [
         f"-c {where}.0: {where} is an empty list; set the whole list instead, e.g. -c {where}='[...]'"
     ]
+
+
+def test_every_check_across_keys_is_reported_at_once():
+    """Two checks across keys fail: both lines, not the first one only (one run shows every mistake)."""
+    problems = _problems(
+        _with(
+            data_lake={"break_glass_role_name": "bg", "replay_role_name": "bg"},
+            lakehouse={"late_window_hours": 10, "max_hours_per_run": 11},
+        )
+    )
+    assert [p.split(" =", 1)[0] for p in problems] == [
+        "datalake.data_lake.replay_role_name",
+        "datalake.lakehouse.max_hours_per_run",
+    ]
