@@ -435,8 +435,8 @@ class LakehouseMaintenance(Construct):
             "invalid window input",
             error="InvalidWindow",
             cause=(
-                "window_start and window_end must be arrival hours as text, 'YYYY-MM-DD-HH', within the projected "
-                "years, window_start <= window_end"
+                "window_start and window_end must be arrival hours as text, 'YYYY-MM-DD-HH', from "
+                "data_lake.first_year to the current hour (UTC), window_start <= window_end"
             ),
         )
         merge = self._athena(steps["merge_state"], result_path=f"{RUNS_PATH}.merge_state", selector=bytes_selector)
