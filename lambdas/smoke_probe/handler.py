@@ -17,7 +17,7 @@ of B's lake; it answers two questions without handing out any other item's data.
 
 Configuration (environment, set by consumer/smoke.py): BUCKET, DATABASE, WORKGROUP, SMOKE_PREFIX and TABLES, a JSON
 object ``{table: {"root": "data/<table>/", "column": <partition-key column>, "views": [...], "queries": [...],
-"lakehouse": null | {"tables": [<Iceberg table>, ...], "state_machine": <ARN>}}}``.
+"lakehouse": null | {"root": "lakehouse/<table>/", "tables": [<Iceberg table>, ...], "state_machine": <ARN>}}}``.
 Standard library and boto3 only.
 """
 
@@ -110,6 +110,9 @@ def table_exists(glue: Any, database: str, name: str) -> bool:
 
 def create_lakehouse_tables(sfn: Any, state_machine: str, missing: list[str], run: Any) -> str:
     """Start the table's maintenance once for this smoke run (its first step creates the Iceberg tables); say so."""
+    # One name per smoke run: a Standard workflow "automatically returns an idempotent response on starting an
+    # execution with the same name as a currently-running workflow"
+    # (https://docs.aws.amazon.com/step-functions/latest/dg/express-at-least-once-execution.html).
     name = "smoke-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(run or "run"))[:60]
     waiting = f"the lakehouse tables {', '.join(missing)} do not exist yet (the scheduled maintenance creates them"
     try:
