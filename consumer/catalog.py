@@ -80,7 +80,8 @@ _PROJECTION_RANGES = {"month": "1,12", "day": "1,31", "hour": "0,23"}
 # columns are generated in Coordinated Universal Time (UTC) at query execution time"
 # (https://docs.aws.amazon.com/athena/latest/ug/partition-projection-supported-types.html), the time zone
 # Firehose's !{timestamp:yyyy} uses too (https://docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html).
-YEAR_PROJECTION_FORMAT = "yyyy"
+# The same pattern Firehose writes the year with: the projected values are the folder names.
+YEAR_PROJECTION_FORMAT = dict(naming.DATE_PARTITIONS)["year"]
 _COLUMN_OF_FORMAT = {fmt: column for column, fmt in naming.DATE_PARTITIONS}
 
 

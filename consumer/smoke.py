@@ -172,19 +172,18 @@ class SmokeReaderRole(Construct):
     def _probe_policy(self, stack: Stack, lake: LakeNames, key: kms.IKey) -> iam.PolicyDocument:
         # Athena plans a query of an Iceberg view from the table's metadata files (LIMIT 0 included): the probe
         # reads the lakehouse tables' folders as it reads data/ (it returns no data to the caller either way).
-        roots = [table["root"] for table in self.config.values()] + [h["root"] for h in self._lakehouses()]
+        lakehouses = self._lakehouses()
+        roots = [table["root"] for table in self.config.values()] + [h["root"] for h in lakehouses]
         glue_arn = f"arn:{lake.partition}:glue:{lake.region}:{lake.account}"
-        first_run = [
-            # Only while a lakehouse table is missing (the first deployment): one maintenance run per smoke run.
-            iam.PolicyStatement(
-                sid="StartTheFirstLakehouseRun",
-                actions=["states:StartExecution"],
-                resources=[h["state_machine"] for h in self._lakehouses()],
-            )
-        ]
+        # Only while a lakehouse table is missing (the first deployment): one maintenance run per smoke run.
+        first_run = iam.PolicyStatement(
+            sid="StartTheFirstLakehouseRun",
+            actions=["states:StartExecution"],
+            resources=[h["state_machine"] for h in lakehouses],
+        )
         return iam.PolicyDocument(
             statements=[
-                *(first_run if self._lakehouses() else []),
+                *([first_run] if lakehouses else []),
                 iam.PolicyStatement(
                     sid="ListSmokeTablesDataOnly",
                     actions=["s3:ListBucket"],

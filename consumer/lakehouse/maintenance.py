@@ -695,9 +695,7 @@ class MaintenanceRole(Construct):
                 sid="ListThisTablesPrefixes",
                 actions=["s3:ListBucket"],
                 resources=[bucket.bucket_arn],
-                conditions={
-                    "StringLike": {"s3:prefix": [f"{names.root(naming.DATA)}*", f"{naming.LAKEHOUSE}/{names.key}/*"]}
-                },
+                conditions={"StringLike": {"s3:prefix": [f"{names.root(naming.DATA)}*", f"{names.lakehouse_root}*"]}},
             ),
             iam.PolicyStatement(
                 sid="LocateTheBuckets",
@@ -712,7 +710,7 @@ class MaintenanceRole(Construct):
             iam.PolicyStatement(
                 sid="ReadAndWriteThisTablesIcebergFiles",
                 actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                resources=[bucket.arn_for_objects(f"{naming.LAKEHOUSE}/{names.key}/*")],
+                resources=[bucket.arn_for_objects(f"{names.lakehouse_root}*")],
             ),
             iam.PolicyStatement(
                 sid="WriteAndReadQueryResults",
@@ -758,7 +756,7 @@ class MaintenanceRole(Construct):
             "The maintenance role writes query results into the Athena results bucket: the enforced workgroup puts "
             "every result at the bucket's root under a generated query ID, so no narrower object prefix exists.",
         )
-        for prefix in (names.root(naming.DATA), f"{naming.LAKEHOUSE}/{names.key}/"):
+        for prefix in (names.root(naming.DATA), names.lakehouse_root):
             acknowledge(
                 self.role,
                 f"AwsSolutions-IAM5[Resource::<{Stack.of(bucket).get_logical_id(bucket.node.default_child)}.Arn>/{prefix}*]",

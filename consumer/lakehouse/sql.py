@@ -296,13 +296,13 @@ class LakehouseSql:
             ")"
         )
 
-    def _new_changes(self) -> tuple[str, tuple[str, ...]]:
-        """``WITH "lines" AS (...), "copies" AS (...)`` and the SELECT of the window's new distinct changes (the
-        INSERT's rows), with the partition filter's execution parameters."""
+    def _new_changes(self) -> tuple[str, str, tuple[str, ...]]:
+        """``WITH "lines" AS (...), "copies" AS (...)``, the SELECT of the window's new distinct changes (the
+        INSERT's rows) and the partition filter's execution parameters."""
         partitions, parameters = self._partition_filter()
         extractions = ",\n      ".join(f"{self._extract(c)} AS {quote(c.name)}" for c in self.columns)
         time_text = f"json_extract_scalar({quote(LINE_COLUMN)}, {_literal(json_path('_approximate_creation_time'))})"
-        sql = (
+        ctes = (
             'WITH "lines" AS (\n'
             f"  SELECT\n      {extractions},\n"
             f"      {self._change_time(time_text)} AS {quote(CHANGE_TIME)},\n"
@@ -320,7 +320,9 @@ class LakehouseSql:
             '    ) AS "_copy"\n'
             '  FROM "lines"\n'
             f'  WHERE "_event_id" IS NOT NULL AND {quote(CHANGE_TIME)} IS NOT NULL\n'
-            ")\n"
+            ")"
+        )
+        select = (
             f"SELECT\n  {self._column_list('c.')}\n"
             'FROM "copies" AS c\n'
             'WHERE c."_copy" = 1\n'
@@ -330,16 +332,16 @@ class LakehouseSql:
             f"    SELECT 1 FROM {self.history_table} AS h\n"
             f'    WHERE h."_event_id" = c."_event_id" AND h.{quote(CHANGE_TIME)} = c.{quote(CHANGE_TIME)})'
         )
-        return sql, parameters
+        return ctes, select, parameters
 
     def insert_history_sql(self) -> tuple[str, tuple[str, ...]]:
-        new, parameters = self._new_changes()
+        ctes, select, parameters = self._new_changes()
         sql = (
             f"-- New distinct changes of {self.names.key} from the window's raw partitions (arrival hours,\n"
             "-- inclusive), read from the line text with exact types. One copy per _event_id: the one the raw views\n"
             "-- keep (lowest sequence number, a copy without one last, then shard, arrival hour, line); a change\n"
             "-- already in history is skipped, so a window run twice, or again after a crash, inserts nothing twice.\n"
-            f"INSERT INTO {self.history_table} (\n  {self._column_list()}\n)\n{new}"
+            f"INSERT INTO {self.history_table} (\n  {self._column_list()}\n)\n{ctes}\n{select}"
         )
         return sql, parameters
 
@@ -356,11 +358,10 @@ class LakehouseSql:
         backup objects from months of history) fails the INSERT with ``..._TOO_MANY_OPEN_PARTITIONS``; the state
         machine then inserts chunk by chunk (``insert_history_days_step``). ``floor`` keeps the chunk number whole in
         any engine (Trino divides bigints exactly, others do not)."""
-        new, parameters = self._new_changes()
-        ctes, select = new.split("\nSELECT\n", 1)
+        ctes, select, parameters = self._new_changes()
         sql = (
             f"-- The change days of {self.names.key}'s new changes in this window, {CHUNK_DAYS} at a time.\n"
-            f'{ctes},\n"new" AS (\n  SELECT\n{select}\n),\n'
+            f'{ctes},\n"new" AS (\n{select}\n),\n'
             f'"days" AS (SELECT DISTINCT {self._change_day()} AS "day" FROM "new"),\n'
             '"numbered" AS (\n'
             f'  SELECT "day", floor((row_number() OVER (ORDER BY "day") - 1) / {CHUNK_DAYS}) AS "chunk" FROM "days"\n'

@@ -24,7 +24,13 @@ from consumer.lakehouse.sql import CHUNK_DAYS, CHUNK_VALUES, WINDOW_VALUES, Lake
 from consumer.queries import TableQueries
 from consumer.views import decode_view
 from shared import config, naming
-from tests.integration.lakehouse_template import bind, maintenance_steps, parameter_names, state_machines
+from tests.integration.lakehouse_template import (
+    all_states,
+    bind,
+    maintenance_steps,
+    parameter_names,
+    state_machines,
+)
 
 SCHEDULED = ["window", "insert_history", "merge_state"]
 MAINTENANCE = ["optimize_history", "optimize_state", "vacuum_history", "vacuum_state"]
@@ -188,16 +194,6 @@ def test_tables_are_created_as_iceberg_under_their_prefix(template, enabled, cfg
         assert "day(_change_time)" in sql.history_partitioning
 
 
-def _all_states(definition: dict[str, Any]) -> dict[str, Any]:
-    """Every state, those of a Map's iterations included (state names are unique across the machine)."""
-    states = dict(definition["States"])
-    for state in definition["States"].values():
-        inner = state.get("ItemProcessor", {}).get("States", {})
-        assert not set(inner) & set(states)
-        states.update(inner)
-    return states
-
-
 FALLBACK = ["change_days", "insert_history_days"]
 
 
@@ -207,7 +203,7 @@ def test_athena_tasks_run_in_the_lake_workgroup_and_wait_for_the_query(template,
         definition = state_machines(template)[names.maintenance_state_machine]
         athena = {
             n: s
-            for n, s in _all_states(definition).items()
+            for n, s in all_states(definition).items()
             if s.get("Resource", "").endswith("athena:startQueryExecution.sync")
         }
         assert set(athena) == {*CREATES, *SCHEDULED, *MAINTENANCE, *FALLBACK, "measure_lag", "validate_window"}
@@ -300,7 +296,7 @@ def test_one_execution_at_a_time(template, enabled):
 
 def test_commit_conflicts_and_throttling_are_retried_and_nothing_else(template, enabled):
     for _, names, _ in enabled:
-        states = _all_states(state_machines(template)[names.maintenance_state_machine])
+        states = all_states(state_machines(template)[names.maintenance_state_machine])
         athena = [n for n, s in states.items() if s.get("Resource", "").endswith("athena:startQueryExecution.sync")]
         for name in athena:
             state = states[name]

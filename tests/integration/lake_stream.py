@@ -46,6 +46,7 @@ from typing import Any
 from lambdas.transform.handler import handler
 from shared.config import AppConfig, TableSpec
 from shared.naming import TableNames
+from tests.projection import java_to_strftime
 
 US = 1_000_000
 HOUR_US = 3600 * US
@@ -618,8 +619,7 @@ def transform(stream: Stream, names: TableNames, region: str, account: str) -> l
 def _prefix(data_prefix: str, arrival_ms: int) -> str:
     """Firehose's prefix for an object whose oldest record arrived at ``arrival_ms`` (UTC)."""
     when = datetime(1970, 1, 1) + timedelta(milliseconds=arrival_ms)
-    formats = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H"}
-    return re.sub(r"!\{timestamp:([^}]*)\}", lambda m: when.strftime(formats[m.group(1)]), data_prefix)
+    return re.sub(r"!\{timestamp:([^}]*)\}", lambda m: when.strftime(java_to_strftime(m.group(1))), data_prefix)
 
 
 def write_lake(

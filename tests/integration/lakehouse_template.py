@@ -45,6 +45,17 @@ def state_machines(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def all_states(definition: dict[str, Any]) -> dict[str, Any]:
+    """Every state of a state machine definition, those of a Map's iterations included (state names are unique
+    across the whole machine)."""
+    states = dict(definition["States"])
+    for state in definition["States"].values():
+        inner = state.get("ItemProcessor", {}).get("States", {})
+        assert not set(inner) & set(states), "a state name used twice"
+        states.update(inner)
+    return states
+
+
 def parameter_names(rendered: str) -> tuple[str, ...]:
     """``("window_start", "window_end")`` from the ``States.Array(...)`` of a task's ExecutionParameters."""
     if not (rendered.startswith("States.Array(") and rendered.endswith(")")):
@@ -104,12 +115,8 @@ def maintenance_steps(template: dict[str, Any], state_machine_name: str) -> dict
     For an execution-parameter step, ``sql`` is the QueryString and ``parameters`` the values bound in order; for an
     ``inline`` step, ``sql`` is the States.Format template (escaped, ``{}`` where each value goes, inside quotes):
     ``states_format(step.sql, values)`` is the statement Athena receives."""
-    definition = state_machines(template)[state_machine_name]
-    states = dict(definition["States"])
-    for state in definition["States"].values():  # and the states of a Map's iterations
-        states.update(state.get("ItemProcessor", {}).get("States", {}))
     steps = {}
-    for name, state in states.items():
+    for name, state in all_states(state_machines(template)[state_machine_name]).items():
         if state.get("Type") != "Task" or not state["Resource"].endswith(ATHENA_SYNC):
             continue
         parameters = state["Parameters"]

@@ -57,15 +57,19 @@ class Maintenance:
             execution.stop_date = clock.now()
 
 
-@pytest.fixture
-def setup(tmp_path, clock) -> tuple[Any, Any, Any, Maintenance]:
+def _setup(tmp_path: Any, clock: Any, raw: dict[str, Any]) -> tuple[Any, Any, Any, Maintenance]:
+    """cdk.json of ``raw``, the lake bucket and the state machine in B, at NOW."""
     clock._now = NOW
-    raw = configs.variant("default")
     cfg = from_dict(raw)
     s3 = create_bucket(cfg)
     maintenance = Maintenance(cfg)
     clock.on_sleep = maintenance
     return write_cdk_json(tmp_path / "cdk.json", raw), cfg, s3, maintenance
+
+
+@pytest.fixture
+def setup(tmp_path, clock) -> tuple[Any, Any, Any, Maintenance]:
+    return _setup(tmp_path, clock, configs.variant("default"))
 
 
 def put_data(s3: Any, cfg: Any, *hours: str) -> None:
@@ -212,14 +216,9 @@ def test_a_window_after_the_current_hour_or_before_first_year_is_refused_exit_2(
 
 
 def test_data_before_first_year_is_not_left_out_silently_exit_1(runner, tmp_path, clock):
-    clock._now = NOW
     raw = configs.variant("default")
     raw["data_lake"] = {"first_year": NOW.year}
-    cfg = from_dict(raw)
-    s3 = create_bucket(cfg)
-    maintenance = Maintenance(cfg)
-    clock.on_sleep = maintenance
-    cdk_json = write_cdk_json(tmp_path / "cdk.json", raw)
+    cdk_json, cfg, s3, maintenance = _setup(tmp_path, clock, raw)
     put_data(s3, cfg, f"{NOW.year - 1}-12-31T23", "2026-12-03T08")
     result = invoke(runner, cdk_json)
     assert result.exit_code == 1
